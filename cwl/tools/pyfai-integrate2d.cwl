@@ -1,0 +1,113 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: CommandLineTool
+id: pyfai-integrate2d
+label: "pyFAI: 2D cake integration (radial x azimuthal)"
+doc: |
+  Regroups every frame into a "cake" I(azimuth, 2θ or q) with pyFAI, all frames in one process.
+  Useful to see texture, strain or a wrong geometry (rings that are not straight lines).
+  Output: one NeXus file; `/entry/integrated` is an NXdata group with signal `I`
+  [frame, chi, radial], axes `frame_index`, `chi` (deg) and the radial axis, plus `I_errors`.
+
+$namespaces:
+  s: https://schema.org/
+  cwltool: http://commonwl.org/cwltool#
+s:author:
+  - s:name: panosc-cwl developers
+s:license: https://spdx.org/licenses/MIT
+s:dateCreated: "2026-11-25"
+
+baseCommand: [panosc-cwl, integrate2d, --quiet]
+arguments:
+  - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
+hints:
+  SoftwareRequirement:
+    packages:
+      pyFAI:
+        version: [">=2024.1,<2027"]
+        specs: [https://pypi.org/project/pyFAI/, https://www.silx.org/doc/pyFAI/]
+      panosc-cwl:
+        version: ["0.1"]
+        specs: [https://pypi.org/project/panosc-cwl/]
+  ResourceRequirement:
+    coresMin: 1
+    ramMin: 2048
+inputs:
+  frames:
+    type: File[]
+    label: Detector frames
+    doc: |
+      HDF5/NeXus stack(s) of frames (give `dataset`), or single-frame EDF/TIFF/CBF files
+      (read with fabio). All frames are integrated in one process, in order.
+    inputBinding: {prefix: --frames, position: 1}
+  dataset:
+    type: string?
+    label: HDF5 dataset path
+    doc: Path of the frame stack inside HDF5 inputs, e.g. /entry/data/data (N x ny x nx or ny x nx).
+    inputBinding: {prefix: --dataset, position: 2}
+  poni:
+    type: File
+    label: Geometry (PONI)
+    doc: pyFAI PONI file with detector, distance, beam centre, tilts and wavelength.
+    inputBinding: {prefix: --poni, position: 3}
+  npt:
+    type: int
+    default: 1000
+    label: Radial bins
+    doc: Number of bins of the radial axis.
+    inputBinding: {prefix: --npt, position: 4}
+  unit:
+    type:
+      type: enum
+      name: radial_unit
+      symbols: [2th_deg, q_nm^-1, q_A^-1, r_mm]
+    default: 2th_deg
+    label: Radial unit
+    doc: 2th_deg (scattering angle, degrees), q_nm^-1 or q_A^-1 (momentum transfer), r_mm (radius on the detector).
+    inputBinding: {prefix: --unit, position: 5}
+  mask:
+    type: File?
+    label: Mask
+    doc: Image (EDF/TIFF/NPY/HDF5) of the detector's shape; non-zero pixels are excluded. Detector gaps are masked anyway.
+    inputBinding: {prefix: --mask, position: 6}
+  dark:
+    type: File?
+    label: Dark current
+    doc: Dark image subtracted from every frame.
+    inputBinding: {prefix: --dark, position: 7}
+  flat:
+    type: File?
+    label: Flat field
+    doc: Flat-field image every frame is divided by.
+    inputBinding: {prefix: --flat, position: 8}
+  polarization_factor:
+    type: float?
+    label: Polarization factor
+    doc: Between -1 and 1 (about 0.99 for a horizontally polarised synchrotron beam); omit for no correction.
+    inputBinding: {prefix: --polarization, position: 9}
+  error_model:
+    type:
+      type: enum
+      name: error_model
+      symbols: [none, poisson, azimuthal]
+    default: poisson
+    label: Error model
+    doc: How uncertainties are computed - poisson (variance = counts), azimuthal (spread in each ring), or none.
+    inputBinding: {prefix: --error-model, position: 10}
+  npt_azim:
+    type: int
+    default: 360
+    label: Azimuthal bins
+    doc: Number of bins of the azimuthal (chi) axis over 360 degrees.
+    inputBinding: {prefix: --npt-azim, position: 11}
+  output_name:
+    type: string
+    default: cake.nxs
+    label: Output file name
+    doc: Name of the NeXus file written.
+outputs:
+  integrated:
+    type: File
+    label: Cakes (NeXus)
+    doc: NXentry/NXdata with I[frame, chi, radial] and its axes.
+    outputBinding: {glob: $(inputs.output_name)}

@@ -1,0 +1,230 @@
+"""The ``panosc-cwl`` command line: argument parsing only; the work is done by the library modules.
+
+Every user error ends as one line on stderr (``panosc-cwl: error: ...``), exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .exceptions import PanoscError
+
+PROG = "panosc-cwl"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the argument, not a usage dump."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
+        sys.exit(2)
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+class Progress:
+    """Frame-count progress on stderr, at most every ``interval`` seconds, with the rate."""
+
+    def __init__(self, label: str, interval: float = 2.0):
+        self.label, self.interval = label, interval
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self.last >= self.interval:
+            self.last = now
+            rate = done / max(now - self.start, 1e-9)
+            _err(f"{self.label}: {done}/{total} frames ({rate:.0f} frames/s)")
+
+
+# ---------------------------------------------------------------- simulate
+def cmd_simulate_powder(args) -> int:
+    from .simulate import PowderSimulation, simulate_powder
+
+    sim = PowderSimulation(
+        calibrant=args.calibrant, detector=args.detector, n_frames=args.frames,
+        wavelength=args.wavelength * 1e-10, distance=args.distance * 1e-3, imax=args.imax,
+        background=args.background, resolution_deg=args.resolution, seed=args.seed, name=args.name or "",
+        rot1=args.tilt_deg * 3.141592653589793 / 180,
+    )
+    res = simulate_powder(args.outdir, sim, edf_frames=args.edf, tiff_frames=args.tiff, overwrite=args.overwrite)
+    print(f"frames:   {res.stack} ({res.dataset}, {sim.n_frames} frames)")
+    print(f"geometry: {res.poni}")
+    for p in res.edf + res.tiff:
+        print(f"frame:    {p}")
+    return 0
+
+
+# ---------------------------------------------------------------- integrate
+def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
+    from .integrate import ERROR_MODELS, UNITS
+
+    p.add_argument("--frames", nargs="+", required=True, help="HDF5 stack(s) or EDF/TIFF frames")
+    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files, e.g. /entry/data/data")
+    p.add_argument("--poni", required=True, help="pyFAI PONI geometry file")
+    p.add_argument("--npt", type=int, default=1000, help="number of radial bins (default 1000)")
+    if two_d:
+        p.add_argument("--npt-azim", type=int, default=360, help="number of azimuthal bins (default 360)")
+    p.add_argument("--unit", default="2th_deg", help=f"radial unit: {', '.join(UNITS)}")
+    p.add_argument("--mask", help="mask image (non-zero = masked)")
+    p.add_argument("--dark", help="dark-current image, subtracted")
+    p.add_argument("--flat", help="flat-field image, divided")
+    p.add_argument("--polarization", type=float, help="polarization factor in [-1, 1] (0.99 at synchrotrons)")
+    p.add_argument("--error-model", default="poisson", choices=ERROR_MODELS, help="uncertainty model")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def cmd_integrate(args, dims: int) -> int:
+    from .integrate import IntegrationSettings, check_unit, integrate_stack, write_integrated
+    from .iorw import check_can_write
+
+    check_unit(args.unit)
+    check_can_write(args.output, args.overwrite)
+    settings = IntegrationSettings(npt=args.npt, unit=args.unit, npt_azim=getattr(args, "npt_azim", 360),
+                                   polarization_factor=args.polarization, error_model=args.error_model)
+    res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
+                          dark=args.dark, flat=args.flat, dims=dims,
+                          progress=None if args.quiet else Progress(f"integrate{dims}d"))
+    out = write_integrated(res, args.output, args.poni, overwrite=args.overwrite)
+    print(out)
+    return 0
+
+
+# ---------------------------------------------------------------- reduce / plot
+def cmd_reduce(args) -> int:
+    from .iorw import check_can_write
+    from .powder import read_pattern, reduce_stack, write_reduced
+
+    check_can_write(args.output, args.overwrite)
+    pat = read_pattern(args.input)
+    write_reduced(pat, reduce_stack(pat), args.output, overwrite=args.overwrite)
+    print(args.output)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .iorw import check_can_write
+    from .powder import plot_pattern
+
+    check_can_write(args.output, args.overwrite)
+    plot_pattern(args.input, args.output, calibrant=args.calibrant, overwrite=args.overwrite, title=args.title)
+    print(args.output)
+    return 0
+
+
+# ---------------------------------------------------------------- run
+_PROGRESS = re.compile(r"\[(step|workflow|job) ([^\]]+)\] (start|completed \w+)|Issued job|Job ended|completed")
+
+
+def cmd_run(args) -> int:
+    from .runners import RunRequest, build_command, output_files, run
+
+    outdir = Path(args.outdir).resolve()
+    req = RunRequest(workflow=Path(args.workflow), job=Path(args.job) if args.job else None, outdir=outdir,
+                     runner=args.runner, batch_system=args.batch_system, retry_count=args.retry_count,
+                     restart=args.restart, job_store=args.job_store)
+    cmd = build_command(req)
+    _err(f"$ {cmd.shell()}")
+    t0 = time.monotonic()
+
+    def show(line: str) -> None:
+        if args.verbose:
+            _err(line)
+            return
+        m = _PROGRESS.search(line)
+        if m and m.group(1):
+            _err(f"  [{time.monotonic() - t0:6.1f} s] {m.group(1)} {m.group(2)}: {m.group(3)}")
+
+    result = run(req, on_line=show, command=cmd)
+    _err(f"finished in {time.monotonic() - t0:.1f} s; log: {result.log_path}")
+    for path in output_files(result.outputs):
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="Facility analysis codes as CWL tools and workflows.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    sim = sub.add_parser("simulate", help="write simulated detector data").add_subparsers(
+        dest="kind", required=True, parser_class=OneLineParser)
+    p = sim.add_parser("powder", help="powder-diffraction frames of a pyFAI calibrant")
+    p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (CeO2, LaB6, Si, ...)")
+    p.add_argument("--detector", default="Pilatus1M", help="pyFAI detector name (Pilatus1M, Eiger1M, ...)")
+    p.add_argument("--frames", type=int, default=10, help="number of frames in the HDF5 stack")
+    p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
+    p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
+    p.add_argument("--tilt-deg", type=float, default=0.0, help="detector rotation rot1 in degrees")
+    p.add_argument("--imax", type=float, default=2000.0, help="peak height of the rings in counts")
+    p.add_argument("--background", type=float, default=20.0, help="flat background in counts")
+    p.add_argument("--resolution", type=float, default=0.03, help="ring width (2θ, degrees)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
+    p.add_argument("--name", help="base name of the files (default: calibrant name)")
+    p.add_argument("--edf", type=int, default=1, help="also write this many frames as EDF")
+    p.add_argument("--tiff", type=int, default=1, help="also write this many frames as TIFF")
+    p.add_argument("-o", "--outdir", default=".", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_simulate_powder)
+
+    for dims in (1, 2):
+        p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")
+        _integration_args(p, two_d=dims == 2)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.set_defaults(func=lambda a, d=dims: cmd_integrate(a, d))
+
+    p = sub.add_parser("reduce", help="mean/sum pattern and per-frame totals of an integrated stack")
+    p.add_argument("input", help="NeXus file from integrate1d")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_reduce)
+
+    p = sub.add_parser("plot", help="PNG of a reduced pattern with calibrant reflections marked")
+    p.add_argument("input", help="NeXus file from reduce")
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--calibrant", help="mark this calibrant's reflections")
+    p.add_argument("--title")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("run", help="run a CWL workflow or tool with cwltool or Toil")
+    p.add_argument("workflow", help="CWL workflow or tool")
+    p.add_argument("job", nargs="?", help="job file (YAML/JSON inputs)")
+    p.add_argument("--runner", default="cwltool", help="cwltool (default) or toil")
+    p.add_argument("--batch-system", default="single_machine", help="Toil batch system (single_machine, slurm)")
+    p.add_argument("--outdir", default="out", help="where outputs go (default ./out)")
+    p.add_argument("--retry-count", type=int, help="Toil: retries of a failed step")
+    p.add_argument("--restart", action="store_true", help="Toil: resume the run kept in --job-store")
+    p.add_argument("--job-store", help="Toil job store (default: a new temporary folder)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the runner's whole log")
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PanoscError as exc:
+        _err(f"{PROG}: error: {exc.one_line()}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err(f"{PROG}: interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
