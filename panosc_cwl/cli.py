@@ -79,18 +79,21 @@ def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
     p.add_argument("--flat", help="flat-field image, divided")
     p.add_argument("--polarization", type=float, help="polarization factor in [-1, 1] (0.99 at synchrotrons)")
     p.add_argument("--error-model", default="poisson", choices=ERROR_MODELS, help="uncertainty model")
+    p.add_argument("--method", default="csr", choices=["csr", "histogram", "full-csr", "opencl"],
+                   help="pyFAI method: csr (default, bbox splitting), histogram, full-csr, opencl (GPU)")
     p.add_argument("-o", "--output", required=True, help="output NeXus file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def cmd_integrate(args, dims: int) -> int:
-    from .integrate import IntegrationSettings, check_unit, integrate_stack, write_integrated
+    from .integrate import METHODS, IntegrationSettings, check_unit, integrate_stack, write_integrated
     from .iorw import check_can_write
 
     check_unit(args.unit)
     check_can_write(args.output, args.overwrite)
     settings = IntegrationSettings(npt=args.npt, unit=args.unit, npt_azim=getattr(args, "npt_azim", 360),
-                                   polarization_factor=args.polarization, error_model=args.error_model)
+                                   polarization_factor=args.polarization, error_model=args.error_model,
+                                   method=METHODS[args.method])
     res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
                           dark=args.dark, flat=args.flat, dims=dims,
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))

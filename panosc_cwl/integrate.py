@@ -28,8 +28,15 @@ UNITS: dict[str, tuple[str, str]] = {
     "r_mm": ("r", "mm"),
 }
 ERROR_MODELS = ("none", "poisson", "azimuthal")
-#: pyFAI method used by default: pixel splitting "bbox" with a CSR sparse-matrix engine (pyFAI's default).
-DEFAULT_METHOD = ("bbox", "csr", "cython")
+#: pyFAI methods by name: (pixel splitting, algorithm, implementation). "csr" is pyFAI's default;
+#: "opencl" runs the same on a GPU (pyFAI falls back to the CPU when no OpenCL device is present).
+METHODS: dict[str, tuple[str, str, str]] = {
+    "csr": ("bbox", "csr", "cython"),
+    "histogram": ("no", "histogram", "cython"),
+    "full-csr": ("full", "csr", "cython"),
+    "opencl": ("bbox", "csr", "opencl"),
+}
+DEFAULT_METHOD = METHODS["csr"]
 
 
 def load_integrator(poni: str | Path):
