@@ -53,6 +53,23 @@ def load_integrator(poni: str | Path):
     return ai
 
 
+def usable_method(method: tuple[str, str, str]) -> tuple[str, str, str]:
+    """``method``, or its CPU (cython) twin when it asks for OpenCL and no OpenCL device exists.
+
+    pyFAI's own fallback picks a much slower engine; on a GPU-less node we want the CPU CSR engine.
+    """
+    if method[2] != "opencl":
+        return method
+    try:
+        from pyFAI.opencl import ocl
+
+        if ocl is not None and ocl.platforms:
+            return method
+    except Exception:
+        pass
+    return (method[0], method[1], "cython")
+
+
 def check_unit(unit: str) -> tuple[str, str]:
     if unit not in UNITS:
         import difflib
@@ -136,7 +153,7 @@ def integrate_stack(
             extra[key] = img
     n_total = sum(s.n_frames for s in sources)
     kwargs = dict(
-        unit=settings.unit, method=settings.method, dummy=-1, delta_dummy=0.5,
+        unit=settings.unit, method=usable_method(settings.method), dummy=-1, delta_dummy=0.5,
         polarization_factor=settings.polarization_factor,
         error_model=None if settings.error_model == "none" else settings.error_model,
         radial_range=settings.radial_range, **extra,
