@@ -41,6 +41,8 @@ class RunRequest:
     retry_count: int | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    #: a facility profile (panosc_cwl.profiles.Profile): partition, time, memory, sbatch args, job store
+    profile: object | None = None
 
 
 @dataclass
@@ -118,19 +120,34 @@ def _build_cwltool(req: RunRequest) -> Command:
 
 
 def _build_toil(req: RunRequest) -> Command:
-    job_store = req.job_store or str(Path(tempfile.mkdtemp(prefix="panosc-toil-")) / "jobstore")
+    prof = req.profile
+    if req.batch_system == "slurm" and not shutil.which("sbatch"):
+        raise RunnerError("sbatch not found on PATH: --batch-system slurm needs a SLURM submit host",
+                          field="batch_system")
+    job_store = req.job_store or (prof.new_job_store(req.workflow) if prof else None)
+    if job_store:
+        Path(job_store).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        job_store = str(Path(tempfile.mkdtemp(prefix="panosc-toil-")) / "jobstore")
     argv = [tool_path("toil-cwl-runner"), "--batchSystem", req.batch_system, "--jobStore", job_store,
             "--outdir", str(req.outdir)]
     if req.restart:
         argv.append("--restart")
-    if req.retry_count is not None:
-        argv += ["--retryCount", str(req.retry_count)]
+    retry_count = req.retry_count if req.retry_count is not None else (prof.retry_count if prof else None)
+    if retry_count is not None:
+        argv += ["--retryCount", str(retry_count)]
+    if prof:
+        argv += prof.toil_args()
     if req.provenance:
         argv += ["--provenance", str(req.provenance)]
     argv += req.extra_args + [str(req.workflow)]
     if req.job:
         argv.append(str(req.job))
     env = _bin_path_env()
+    if prof:
+        env.update(prof.toil_env())
+    if req.batch_system == "slurm" and os.environ.get("SLURM_CONF"):
+        env["SLURM_CONF"] = os.environ["SLURM_CONF"]  # a private cluster's config: part of the command
     env.update(req.env)
     return Command(argv, env)
 
