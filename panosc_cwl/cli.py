@@ -132,9 +132,21 @@ def cmd_run(args) -> int:
     from .runners import RunRequest, build_command, output_files, run
 
     outdir = Path(args.outdir).resolve()
+    profile = None
+    if getattr(args, "profile", None):
+        from .profiles import get_profile
+
+        profile = get_profile(args.profile)
+    from .exceptions import InputError
+
+    runner = args.runner or ("toil" if profile else "cwltool")
+    if profile and runner != "toil":
+        raise InputError(f"profile '{profile.name}' configures Toil; use --runner toil", field="profile")
+    batch_system = args.batch_system or (profile.batch_system if profile else "single_machine")
     req = RunRequest(workflow=Path(args.workflow), job=Path(args.job) if args.job else None, outdir=outdir,
-                     runner=args.runner, batch_system=args.batch_system, retry_count=args.retry_count,
+                     runner=runner, batch_system=batch_system, retry_count=args.retry_count,
                      restart=args.restart, job_store=args.job_store)
+    req.profile = profile
     cmd = build_command(req)
     _err(f"$ {cmd.shell()}")
     t0 = time.monotonic()
@@ -151,6 +163,36 @@ def cmd_run(args) -> int:
     _err(f"finished in {time.monotonic() - t0:.1f} s; log: {result.log_path}")
     for path in output_files(result.outputs):
         print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- profiles
+def cmd_profiles(args) -> int:
+    import shlex
+
+    from .profiles import get_profile, load_profiles, user_file
+
+    if args.name:
+        prof = get_profile(args.name)
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in prof.toil_env().items())
+        print(f"{prof.name}: {prof.description}")
+        print(f"  source:        {prof.source}")
+        print(f"  batch system:  {prof.batch_system}")
+        print(f"  toil options:  {shlex.join(prof.toil_args()) or '(none)'}")
+        print(f"  environment:   {env or '(none)'}")
+        print(f"  job store in:  {prof.job_store or '(a new temporary folder)'}")
+        print(f"  retry count:   {prof.retry_count if prof.retry_count is not None else '(Toil default)'}")
+        print(f"  allowed roots: {', '.join(prof.allowed_roots) or '(any)'}")
+        return 0
+    profiles = load_profiles()
+    width = max(len(n) for n in profiles)
+    for prof in profiles.values():
+        where = prof.partition or "default partition"
+        gpu = f", GPU: {prof.gpu_partition}" if prof.gpu_partition else ""
+        print(f"{prof.name:<{width}}  {prof.batch_system}: {where}{gpu}, {prof.time_limit or 'no time limit'}, "
+              f"{prof.memory or 'default memory'}  - {prof.description}")
+    user = user_file()
+    _err(f"user profiles: {user if user else 'none (~/.config/panosc-cwl/profiles.yaml or $PANOSC_CWL_PROFILES)'}")
     return 0
 
 
@@ -203,14 +245,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a CWL workflow or tool with cwltool or Toil")
     p.add_argument("workflow", help="CWL workflow or tool")
     p.add_argument("job", nargs="?", help="job file (YAML/JSON inputs)")
-    p.add_argument("--runner", default="cwltool", help="cwltool (default) or toil")
-    p.add_argument("--batch-system", default="single_machine", help="Toil batch system (single_machine, slurm)")
+    p.add_argument("--runner", help="cwltool (default; toil with --profile) or toil")
+    p.add_argument("--batch-system", help="Toil batch system: single_machine (default) or slurm (default with --profile)")
+    p.add_argument("--profile", help="facility profile for Toil (partition, time, memory...): see `panosc-cwl profiles`")
     p.add_argument("--outdir", default="out", help="where outputs go (default ./out)")
     p.add_argument("--retry-count", type=int, help="Toil: retries of a failed step")
     p.add_argument("--restart", action="store_true", help="Toil: resume the run kept in --job-store")
     p.add_argument("--job-store", help="Toil job store (default: a new temporary folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the runner's whole log")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("profiles", help="list the facility profiles for `run --profile` (packaged + user file)")
+    p.add_argument("name", nargs="?", help="show this profile's Toil options and environment")
+    p.set_defaults(func=cmd_profiles)
     return parser
 
 

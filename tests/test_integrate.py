@@ -117,7 +117,7 @@ def test_dark_flat_mask_polarization_change_the_result(calibrant_data, tmp_path)
     ref = ai.integrate1d(by_hand, 300, unit="2th_deg", method=("bbox", "csr", "cython"), dummy=-1,
                          delta_dummy=0.5, error_model="poisson").intensity
     np.testing.assert_allclose(with_dark[good], ref[good], rtol=3e-3)
-    assert np.median(base[good] - with_dark[good]) == pytest.approx(5.0, rel=0.05)
+    assert (base[good] - with_dark[good]).min() > 4.9  # 5 counts, divided by a solid angle <= 1
     np.testing.assert_allclose((with_flat / base)[good], 0.5, rtol=1e-4)
     half = integrate_stack(sim.edf, sim.poni, settings, mask=mask).intensity[0]
     assert not np.allclose(half, base)
