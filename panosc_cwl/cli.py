@@ -21,7 +21,9 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the argument, not a usage dump."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
+        sub = self.prog[len(PROG):].strip()
+        where = f"{sub}: " if sub else ""
+        sys.stderr.write(f"{PROG}: error: {where}{' '.join(message.split())}\n")
         sys.exit(2)
 
 
@@ -83,6 +85,15 @@ def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
                    help="pyFAI method: csr (default, bbox splitting), histogram, full-csr, opencl (GPU)")
     p.add_argument("-o", "--output", required=True, help="output NeXus file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--frame-range", metavar="START:STOP",
+                   help="integrate only frames START..STOP-1 of all inputs (0-based; one chunk of a scatter)")
+
+
+def _frame_range(args):
+    from .integrate import parse_frame_range
+
+    text = getattr(args, "frame_range", None)
+    return parse_frame_range(text) if text else None
 
 
 def cmd_integrate(args, dims: int) -> int:
@@ -95,7 +106,7 @@ def cmd_integrate(args, dims: int) -> int:
                                    polarization_factor=args.polarization, error_model=args.error_model,
                                    method=METHODS[args.method])
     res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
-                          dark=args.dark, flat=args.flat, dims=dims,
+                          dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))
     out = write_integrated(res, args.output, args.poni, overwrite=args.overwrite)
     print(out)
@@ -147,6 +158,7 @@ def cmd_run(args) -> int:
                      runner=runner, batch_system=batch_system, retry_count=args.retry_count,
                      restart=args.restart, job_store=args.job_store)
     req.profile = profile
+    _preflight(args, profile, outdir)
     cmd = build_command(req)
     _err(f"$ {cmd.shell()}")
     t0 = time.monotonic()
@@ -163,6 +175,53 @@ def cmd_run(args) -> int:
     _err(f"finished in {time.monotonic() - t0:.1f} s; log: {result.log_path}")
     for path in output_files(result.outputs):
         print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- validate
+def _print_issues(report) -> None:
+    for issue in report.warnings + report.errors:
+        _err(issue.one_line())
+
+
+def _preflight(args, profile, outdir) -> None:
+    """`run` validates the job (and refuses to overwrite outputs) before anything is submitted."""
+    from .validate import ValidationError, preflight
+
+    roots = profile.roots() if profile is not None and getattr(profile, "allowed_roots", None) else None
+    try:
+        report = preflight(args.workflow, args.job, outdir=outdir, overwrite=getattr(args, "overwrite", False),
+                           allowed_roots=roots)
+    except ValidationError as exc:
+        _print_issues(exc.report)
+        raise
+    _print_issues(report)
+
+
+def cmd_validate(args) -> int:
+    from .validate import validate_job
+
+    roots = None
+    if args.profile:
+        from .profiles import get_profile
+
+        profile = get_profile(args.profile)
+        roots = profile.roots() if profile.allowed_roots else None
+    report = validate_job(args.workflow, args.job, allowed_roots=roots)
+    _print_issues(report)
+    if not report.ok:
+        return 2
+    print(f"{args.job}: valid for {args.workflow}" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
+    return 0
+
+
+# ---------------------------------------------------------------- merge
+def cmd_merge(args) -> int:
+    from .iorw import check_can_write
+    from .merge import merge_chunks
+
+    check_can_write(args.output, args.overwrite)
+    print(merge_chunks(args.chunks, args.output, overwrite=args.overwrite))
     return 0
 
 
@@ -253,7 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="Toil: resume the run kept in --job-store")
     p.add_argument("--job-store", help="Toil job store (default: a new temporary folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the runner's whole log")
+    p.add_argument("--overwrite", action="store_true", help="let the run replace files already in --outdir")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a job against a CWL tool/workflow before submitting it")
+    p.add_argument("workflow", help="CWL workflow or tool")
+    p.add_argument("job", help="job file (YAML/JSON inputs)")
+    p.add_argument("--profile", help="facility profile whose allowed_roots file inputs must lie under")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("merge", help="join integrated chunks (integrate1d/2d --frame-range) into one stack file")
+    p.add_argument("chunks", nargs="+", help="NeXus files from integrate1d/2d --frame-range")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("profiles", help="list the facility profiles for `run --profile` (packaged + user file)")
     p.add_argument("name", nargs="?", help="show this profile's Toil options and environment")

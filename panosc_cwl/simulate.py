@@ -40,8 +40,16 @@ def get_calibrant(name: str, wavelength: float):
 
 
 def get_detector(name: str):
+    """pyFAI detector by name (case-insensitive); unknown names raise an InputError with suggestions."""
+    import difflib
+
     import pyFAI.detectors
 
+    known = pyFAI.detectors.ALL_DETECTORS
+    if name.lower() not in known and name.lower().replace(" ", "") not in known:
+        close = difflib.get_close_matches(name.lower(), list(known), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise InputError(f"unknown detector '{name}'{hint}", field="detector")
     try:
         return pyFAI.detectors.detector_factory(name)
     except Exception:

@@ -23,10 +23,10 @@ hints:
     packages:
       panosc-cwl:
         version: ["0.1"]
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
       matplotlib:
         version: [">=3.7"]
-        specs: [https://pypi.org/project/matplotlib/]
+        specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   reduced:
     type: File

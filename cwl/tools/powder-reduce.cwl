@@ -24,10 +24,10 @@ hints:
     packages:
       pyFAI:
         version: [">=2024.1,<2027"]
-        specs: [https://pypi.org/project/pyFAI/, https://www.silx.org/doc/pyFAI/]
+        specs: ["https://pypi.org/project/pyFAI/", "https://www.silx.org/doc/pyFAI/"]
       panosc-cwl:
         version: ["0.1"]
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   integrated:
     type: File

@@ -26,10 +26,10 @@ hints:
     packages:
       pyFAI:
         version: [">=2024.1,<2027"]
-        specs: [https://pypi.org/project/pyFAI/, https://www.silx.org/doc/pyFAI/]
+        specs: ["https://pypi.org/project/pyFAI/", "https://www.silx.org/doc/pyFAI/"]
       panosc-cwl:
         version: ["0.1"]
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
   ResourceRequirement:
     coresMin: 1
     ramMin: 2048
@@ -55,7 +55,9 @@ inputs:
     type: int
     default: 1000
     label: Radial bins
-    doc: Number of bins of the radial axis.
+    doc: Number of bins of the radial axis (10 to 100000).
+    s:minValue: 10
+    s:maxValue: 100000
     inputBinding: {prefix: --npt, position: 4}
   unit:
     type:
@@ -85,6 +87,8 @@ inputs:
     type: float?
     label: Polarization factor
     doc: Between -1 and 1 (about 0.99 for a horizontally polarised synchrotron beam); omit for no correction.
+    s:minValue: -1
+    s:maxValue: 1
     inputBinding: {prefix: --polarization, position: 9}
   error_model:
     type:
