@@ -143,6 +143,13 @@ def cmd_run(args) -> int:
     from .runners import RunRequest, build_command, output_files, run
 
     outdir = Path(args.outdir).resolve()
+    if args.job:  # facility data locators (facility:EuXFEL/v1/p2222/r0013) -> a resolved job in outdir
+        from .locators import resolve_for_run
+
+        job, located = resolve_for_run(args.job, outdir)
+        for loc, path in located.items():
+            _err(f"{loc} -> {path}")
+        args.job = str(job)
     profile = None
     if getattr(args, "profile", None):
         from .profiles import get_profile
@@ -158,7 +165,15 @@ def cmd_run(args) -> int:
                      runner=runner, batch_system=batch_system, retry_count=args.retry_count,
                      restart=args.restart, job_store=args.job_store)
     req.profile = profile
-    _preflight(args, profile, outdir)
+    from .provenance import parse_size
+
+    reference_above = parse_size(args.reference_above)
+    _preflight(args, profile, args.outdir)
+    prov_bundle = None
+    if not args.no_provenance:
+        from .provenance_run import prepare
+
+        prov_bundle = prepare(req, args.provenance)
     cmd = build_command(req)
     _err(f"$ {cmd.shell()}")
     t0 = time.monotonic()
@@ -173,8 +188,167 @@ def cmd_run(args) -> int:
 
     result = run(req, on_line=show, command=cmd)
     _err(f"finished in {time.monotonic() - t0:.1f} s; log: {result.log_path}")
+    if prov_bundle is not None:
+        from .provenance_run import record
+
+        rec = record(req, result, reference_above)
+        _err(f"provenance: {rec.bundle} ({rec.seconds:.1f} s); NXprocess chain written into "
+             f"{', '.join(e.path.name for e in rec.nexus) or 'no NeXus output'}")
     for path in output_files(result.outputs):
         print(path)
+    return 0
+
+
+# ---------------------------------------------------------------- provenance
+def cmd_provenance(args) -> int:
+    import json
+
+    from . import provenance as pv
+
+    if args.action == "show":
+        src = Path(args.source)
+        if src.is_dir():
+            rec = pv.load_run(src)
+            chain = None
+        else:
+            from .provenance_nexus import read_nexus
+
+            nx = read_nexus(src)
+            rec, chain = nx.run(), nx.groups
+        if args.json:
+            out = rec.to_json()
+            if chain is not None:
+                out["nxprocess"] = chain
+            print(json.dumps(out, indent=1, default=str))
+            return 0
+        print("\n".join(pv.summary_lines(rec)))
+        for g in chain or []:
+            print(f"NXprocess {g['group']}: #{g['sequence_index']} {g.get('program')} | {g.get('version')} | {g.get('date')}")
+        return 0
+    if args.action == "verify":
+        rep = pv.verify_bundle(args.bundle, check_external=args.external)
+        for prob in rep.problems:
+            _err(f"{PROG}: verify: {prob}")
+        ext = f"; {len(rep.external)} file(s) referenced, not copied" if rep.external else ""
+        print(f"{rep.bundle}: {'valid' if rep.ok else 'INVALID'} ({rep.files_checked} checksums{ext})")
+        return 0 if rep.ok else 1
+    if args.action == "to-nexus":
+        from .provenance_nexus import to_nexus
+
+        for e in to_nexus(args.bundle, args.files):
+            print(f"{e.path}: {len(e.groups)} NXprocess group(s), +{e.bytes_added} bytes")
+        return 0
+    if args.action == "rerun":
+        from .provenance_nexus import rerun
+
+        rep = rerun(args.file, workdir=args.workdir, runner=args.runner)
+        if args.json:
+            print(json.dumps({"outdir": str(rep.outdir), "ok": rep.ok, "comparisons": rep.comparisons}, indent=1))
+        else:
+            for c in rep.comparisons:
+                state = "same" if c["equal"] else "DIFFERENT"
+                print(f"{c['output']}: {state} ({c.get('checksum', '')} {c.get('got', c.get('detail', ''))})")
+            print(f"re-run outputs in {rep.outdir}")
+        return 0 if rep.ok else 1
+    if args.action == "to-rocrate":
+        from .provenance_rocrate import to_rocrate
+
+        out = args.output or str(Path(args.bundle).resolve()) + "-rocrate"
+        print(to_rocrate(args.bundle, out))
+        return 0
+    return 2
+
+
+# ---------------------------------------------------------------- locate (facility data locators)
+def cmd_locate(args) -> int:
+    from .exceptions import InputError
+    from .locators import resolve, write_resolved_job
+
+    if args.job:
+        if not args.output:
+            raise InputError("--job needs -o/--output for the resolved job", field="output")
+        for loc, path in write_resolved_job(args.job, args.output, overwrite=args.overwrite).items():
+            _err(f"{loc} -> {path}")
+        print(args.output)
+        return 0
+    if not args.locator:
+        raise InputError("give a LOCATOR (e.g. EuXFEL/v1/p2222/r0013) or --job", field="locator")
+    for loc in args.locator:
+        print(resolve(loc))
+    return 0
+
+
+# ---------------------------------------------------------------- euxfel (AGIPD runs)
+def cmd_euxfel(args) -> int:
+    import json
+
+    from . import euxfel
+
+    if args.action == "mock":
+        out = Path(args.outdir)
+        mock = euxfel.MockRun(rings_deg=tuple(args.rings), signal_frames=args.signal_frames,
+                              dark_frames=args.dark_frames, distance=args.distance * 1e-3,
+                              wavelength=args.wavelength * 1e-10, seed=args.seed)
+        run_dir = Path(args.run_dir) if args.run_dir else out / "raw" / "r0238"
+        out.mkdir(parents=True, exist_ok=True)
+        euxfel.make_mock_run(run_dir, mock, geometry_out=out / "agipd.geom")
+        print(f"run:      {run_dir}")
+        print(f"geometry: {out / 'agipd.geom'}")
+        print(f"signal frames {mock.signal_selection}, dark frames {mock.dark_selection}, rings {list(mock.rings_deg)} deg")
+    elif args.action == "dark":
+        consts = euxfel.dark_constants(args.cxi, args.run, args.frames)
+        print(euxfel.write_constants(consts, args.output, overwrite=args.overwrite))
+        _err(f"dark: {len(consts['frames'])} frames, median offset {float(consts['offset'].mean()):.1f} ADU, "
+             f"{int(consts['bad_pixels'].sum())} bad pixels")
+    elif args.action == "correct":
+        print(euxfel.correct(args.cxi, args.run, args.constants, args.frames, args.output, overwrite=args.overwrite))
+    elif args.action == "assemble":
+        geom = euxfel.load_geometry(args.geometry, args.quad_positions)
+        path, shape = euxfel.assemble(args.corrected, geom, args.output, overwrite=args.overwrite)
+        print(path)
+    elif args.action == "geometry":
+        geom = euxfel.load_geometry(args.geometry, args.quad_positions)
+        res = euxfel.export_geometry(geom, args.outdir, args.distance * 1e-3, args.wavelength * 1e-10,
+                                     name=args.name, overwrite=args.overwrite)
+        print(json.dumps({"poni": str(res.poni), "crystfel": str(res.crystfel),
+                          "pyfai_detector": str(res.pyfai_detector), "assembled_shape": res.assembled_shape,
+                          "centre_yx": res.centre}, indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------- xrf (PyMca)
+def cmd_xrf(args) -> int:
+    import json
+
+    from . import xrf
+
+    if args.action == "mock":
+        res = xrf.make_map(args.outdir, (args.rows, args.cols), seed=args.seed, overwrite=args.overwrite)
+        print(f"map:       {res.map_file} ({xrf.MAP_DATASET})")
+        print(f"config:    {res.config}")
+        print(f"reference: {res.reference}")
+    elif args.action == "fit-spectrum":
+        print(json.dumps(xrf.fit_spectrum(xrf.read_spectrum(args.spectrum), args.config), indent=1))
+    elif args.action == "summary":
+        print(json.dumps(xrf.summarise(args.result), indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------- sas (sasmodels)
+def cmd_sas(args) -> int:
+    import json
+
+    from . import sas
+
+    pars = sas.parse_parameters(args.par or [])
+    if args.action == "simulate":
+        print(sas.simulate_curve(args.output, args.model, pars, qmin=args.qmin, qmax=args.qmax,
+                                 npoints=args.points, noise=args.noise, seed=args.seed, overwrite=args.overwrite))
+    elif args.action == "fit":
+        free = [f for f in (args.fit or "").split(",") if f]
+        res = sas.fit_curve(args.curve, args.model, pars, free)
+        sas.write_fit(res, args.output, args.curve_output, overwrite=args.overwrite)
+        print(json.dumps(res.as_dict(), indent=1))
     return 0
 
 
@@ -255,6 +429,62 @@ def cmd_profiles(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- notebooks (papermill)
+def cmd_notebook_tool(args) -> int:
+    from .exceptions import InputError
+    from .notebook import check_tools, default_tool_path, write_tool
+
+    if args.check:
+        results = check_tools(args.root)
+        stale = [r for r in results if r.problem]
+        for r in stale:
+            _err(f"stale: {r.tool}: {r.problem} (regenerate: panosc-cwl notebook-tool {r.notebook} -o {r.tool})")
+        if stale:
+            _err(f"{PROG}: error: notebook-tool: {len(stale)} of {len(results)} generated tools out of sync")
+            return 1
+        print(f"{len(results)} generated tools in sync with their notebooks")
+        return 0
+    if not args.notebook:
+        raise InputError("give a notebook, or --check", field="notebook")
+    out = Path(args.output) if args.output else default_tool_path(args.notebook, args.root)
+    print(write_tool(args.notebook, out, overwrite=args.overwrite))
+    return 0
+
+
+def cmd_notebook_run(args) -> int:
+    from .notebook import NotebookCellError, load_parameters_file, run_notebook
+
+    params = load_parameters_file(args.parameters) if args.parameters else {}
+    try:
+        res = run_notebook(args.notebook, params, args.output, report=args.report)
+    except NotebookCellError as exc:
+        bar = "-" * 72
+        _err(f"{bar}\nnotebook {args.notebook}: cell {exc.cell_index + 1} failed:\n{bar}")
+        _err(exc.source.rstrip())
+        _err(bar)
+        _err(exc.traceback.rstrip() or f"{exc.ename}: {exc.evalue}")
+        _err(bar)
+        raise
+    _err(f"notebook {args.notebook} ran in {res.seconds:.1f} s")
+    print(res.executed)
+    if res.report:
+        print(res.report)
+    return 0
+
+
+def cmd_simulate_darks(args) -> int:
+    from .detector import DetectorSimulation, simulate_detector
+
+    sim = DetectorSimulation(n_modules=args.modules, module_shape=tuple(args.module_shape), n_darks=args.darks,
+                             n_frames=args.frames, hot_fraction=args.hot_fraction,
+                             dead_fraction=args.dead_fraction, seed=args.seed)
+    res = simulate_detector(args.outdir, sim, overwrite=args.overwrite)
+    for kind in ("darks", "data", "truth"):
+        for path in getattr(res, kind):
+            print(f"{kind + ':':<7}{path}")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="Facility analysis codes as CWL tools and workflows.")
@@ -280,6 +510,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", default=".", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_simulate_powder)
+
+    p = sim.add_parser("darks", help="dark and data runs of a multi-module detector (pedestal, noise, bad pixels)")
+    p.add_argument("--modules", type=int, default=4, help="number of detector modules (default 4)")
+    p.add_argument("--module-shape", type=int, nargs=2, default=[64, 64], metavar=("NY", "NX"),
+                   help="pixels per module (default 64 64)")
+    p.add_argument("--darks", type=int, default=50, help="dark frames per module (default 50)")
+    p.add_argument("--frames", type=int, default=20, help="data frames per module (default 20)")
+    p.add_argument("--hot-fraction", type=float, default=0.005, help="fraction of hot pixels")
+    p.add_argument("--dead-fraction", type=float, default=0.005, help="fraction of dead pixels")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("-o", "--outdir", default=".", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_simulate_darks)
 
     for dims in (1, 2):
         p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")
@@ -313,7 +556,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job-store", help="Toil job store (default: a new temporary folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the runner's whole log")
     p.add_argument("--overwrite", action="store_true", help="let the run replace files already in --outdir")
+    p.add_argument("--provenance", metavar="DIR", help="research-object bundle folder (default OUTDIR/provenance)")
+    p.add_argument("--no-provenance", action="store_true", help="no bundle, no NXprocess chain in the outputs")
+    p.add_argument("--reference-above", default="100M", metavar="SIZE",
+                   help="data larger than this are referenced (location + checksum), not copied into the bundle")
     p.set_defaults(func=cmd_run)
+
+    prv = sub.add_parser("provenance", help="research-object bundles and NXprocess provenance: show, verify, "
+                         "to-nexus, rerun, to-rocrate").add_subparsers(dest="action", required=True,
+                                                                      parser_class=OneLineParser)
+    p = prv.add_parser("show", help="who, when, which workflow, steps with tool versions, data with checksums")
+    p.add_argument("source", help="bundle folder or NeXus file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_provenance)
+    p = prv.add_parser("verify", help="check a bundle's BagIt checksums; names every file that fails")
+    p.add_argument("bundle")
+    p.add_argument("--external", action="store_true", help="also re-hash data referenced outside the bundle")
+    p.set_defaults(func=cmd_provenance)
+    p = prv.add_parser("to-nexus", help="write one NXprocess per workflow step into NeXus files (atomically)")
+    p.add_argument("bundle")
+    p.add_argument("files", nargs="+", help="NeXus/HDF5 files")
+    p.set_defaults(func=cmd_provenance)
+    p = prv.add_parser("rerun", help="re-run the workflow recorded in a NeXus file and compare output checksums")
+    p.add_argument("file", help="NeXus file with an NXprocess chain")
+    p.add_argument("--workdir", help="where to re-run (default: a new temporary folder)")
+    p.add_argument("--runner", help="override the recorded runner (cwltool, toil)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_provenance)
+    p = prv.add_parser("to-rocrate", help="Workflow Run RO-Crate of a bundle (rocrate library)")
+    p.add_argument("bundle")
+    p.add_argument("-o", "--output", help="crate folder or .zip (default BUNDLE-rocrate)")
+    p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("validate", help="check a job against a CWL tool/workflow before submitting it")
     p.add_argument("workflow", help="CWL workflow or tool")
@@ -330,7 +603,106 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list the facility profiles for `run --profile` (packaged + user file)")
     p.add_argument("name", nargs="?", help="show this profile's Toil options and environment")
     p.set_defaults(func=cmd_profiles)
+
+    p = sub.add_parser("notebook-tool", help="generate the CWL tool of a parameterised notebook (papermill)")
+    p.add_argument("notebook", nargs="?", help="the .ipynb file")
+    p.add_argument("-o", "--output", help="CWL file to write (default: cwl/tools/nb-NAME.cwl under --root)")
+    p.add_argument("--check", action="store_true",
+                   help="verify every generated tool in cwl/tools is in sync with its notebook")
+    p.add_argument("--root", default=".", help="project folder holding cwl/tools (default .)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file that is not a generated tool")
+    p.set_defaults(func=cmd_notebook_tool)
+
+    p = sub.add_parser("notebook-run", help="run a notebook with papermill and render its HTML report")
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument("--parameters", help="YAML/JSON file of parameters (CWL File objects become paths)")
+    p.add_argument("--output", required=True, help="executed notebook to write")
+    p.add_argument("--report", help="HTML report to write (nbconvert)")
+    p.set_defaults(func=cmd_notebook_run)
+    _add_facility_parsers(sub)
     return parser
+
+
+def _add_facility_parsers(sub) -> None:
+    """Parsers of locate / euxfel / xrf / sas (issue 8)."""
+    p = sub.add_parser("locate", help="resolve facility data locators (EuXFEL/v1/p2222/r0013) to folders")
+    p.add_argument("locator", nargs="*", help="FACILITY/v1/pPROPOSAL/rRUN[/KIND], optionally prefixed facility:")
+    p.add_argument("--job", help="resolve every locator of this CWL job file instead")
+    p.add_argument("-o", "--output", help="where --job writes the resolved job (YAML)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_locate)
+
+    eux = sub.add_parser("euxfel", help="European XFEL AGIPD-1M runs: mock, dark, correct, assemble, geometry")
+    esub = eux.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    p = esub.add_parser("mock", help="extra-data mock SPB run with powder rings (train 0) and darks (train 1)")
+    p.add_argument("-o", "--outdir", default=".", help="folder for raw/r0238 and agipd.geom")
+    p.add_argument("--run-dir", help="run folder (default OUTDIR/raw/r0238)")
+    p.add_argument("--rings", type=float, nargs="+", default=[8.0, 11.5, 14.0], help="ring angles 2θ (deg)")
+    p.add_argument("--signal-frames", type=int, default=4)
+    p.add_argument("--dark-frames", type=int, default=8)
+    p.add_argument("--distance", type=float, default=250.0, help="sample-detector distance (mm)")
+    p.add_argument("--wavelength", type=float, default=1.3, help="wavelength (angstrom)")
+    p.add_argument("--seed", type=int, default=0)
+    for name, hlp in (("dark", "offset/noise/bad-pixel constants from dark frames of a virtual CXI file"),
+                      ("correct", "offset-correct frames of a virtual CXI file")):
+        p = esub.add_parser(name, help=hlp)
+        p.add_argument("--cxi", required=True, help="virtual CXI file (extra-data-make-virtual-cxi)")
+        p.add_argument("--run", help="run folder holding the module files the CXI file points to")
+        p.add_argument("--frames", required=True, help="frame selection A:B or i,j,k")
+        if name == "correct":
+            p.add_argument("--constants", required=True, help="constants file from 'euxfel dark'")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--overwrite", action="store_true")
+    for name, hlp in (("assemble", "module stacks -> assembled 2D images (extra-geom)"),
+                      ("geometry", "export the geometry: PONI of assembled images, CrystFEL .geom, pyFAI NXdetector")):
+        p = esub.add_parser(name, help=hlp)
+        p.add_argument("--geometry", help="CrystFEL .geom file of the AGIPD-1M")
+        p.add_argument("--quad-positions", help="instead: quadrant positions 'x,y x,y x,y x,y' (pixels)")
+        if name == "assemble":
+            p.add_argument("--corrected", required=True, help="output of 'euxfel correct'")
+            p.add_argument("-o", "--output", required=True)
+        else:
+            p.add_argument("--distance", type=float, required=True, help="sample-detector distance (mm)")
+            p.add_argument("--wavelength", type=float, required=True, help="wavelength (angstrom)")
+            p.add_argument("--name", default="agipd", help="base name of the files")
+            p.add_argument("-o", "--outdir", default=".")
+        p.add_argument("--overwrite", action="store_true")
+    eux.set_defaults(func=cmd_euxfel)
+
+    xrf = sub.add_parser("xrf", help="X-ray fluorescence with PyMca5: test map, single-spectrum fit, map summary")
+    xsub = xrf.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    p = xsub.add_parser("mock", help="noisy map from PyMca's Steel.spe + its config with SNIP background")
+    p.add_argument("-o", "--outdir", default=".")
+    p.add_argument("--rows", type=int, default=20)
+    p.add_argument("--cols", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p = xsub.add_parser("fit-spectrum", help="full PyMca fit of one spectrum (peak-group areas as JSON)")
+    p.add_argument("spectrum", help="SPEC/.spe/.mca file")
+    p.add_argument("--config", required=True, help="PyMca fit configuration (.cfg)")
+    p = xsub.add_parser("summary", help="total fitted area per peak group of a FastXRFLinearFit result")
+    p.add_argument("result", help="HDF5 output of FastXRFLinearFit")
+    xrf.set_defaults(func=cmd_xrf)
+
+    sas = sub.add_parser("sas", help="small-angle scattering with sasmodels: simulate or fit a 1D curve")
+    ssub = sas.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    for name in ("simulate", "fit"):
+        p = ssub.add_parser(name, help="noisy model curve" if name == "simulate" else "fit a model to a curve")
+        if name == "fit":
+            p.add_argument("curve", help="q I dI table (q in 1/angstrom)")
+            p.add_argument("--fit", required=True, help="comma-separated parameters to fit, e.g. radius,scale,background")
+            p.add_argument("--curve-output", help="also write q, I, I_fit here")
+        else:
+            p.add_argument("--qmin", type=float, default=1e-3)
+            p.add_argument("--qmax", type=float, default=0.3)
+            p.add_argument("--points", type=int, default=200)
+            p.add_argument("--noise", type=float, default=0.03, help="relative noise (and dI)")
+            p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--model", default="sphere", help="sasmodels model name")
+        p.add_argument("--par", action="append", help="NAME=VALUE (start value when fitting); repeatable")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--overwrite", action="store_true")
+    sas.set_defaults(func=cmd_sas)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ file holding every frame of the stack, integrated in this one process.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import (
-    atomic_path, describe_frames, iter_frames, new_nexus_file, now_iso, read_image, require_file, set_attrs,
-    write_nxdata,
+    atomic_path, describe_frames, iter_frame_range, iter_frames, new_nexus_file, now_iso, read_image, require_file,
+    set_attrs, write_nxdata,
 )
 
 #: Units the tools accept, with the NeXus axis name and units written for them.
@@ -117,6 +118,8 @@ class StackResult:
     settings: IntegrationSettings
     method: str
     sources: list
+    #: global index of the first frame (non-zero for a chunk integrated with ``frame_range``)
+    first_frame: int = 0
 
 
 def integrate_stack(
@@ -130,6 +133,7 @@ def integrate_stack(
     flat: str | Path | None = None,
     dims: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    frame_range: tuple[int, int | None] | None = None,
 ) -> StackResult:
     """Integrate every frame of ``frames`` (1D pattern or 2D cake) in this process.
 
@@ -152,6 +156,10 @@ def integrate_stack(
                 raise InputError(f"{key} image is {img.shape}, frames are {tuple(shape)}", field=key)
             extra[key] = img
     n_total = sum(s.n_frames for s in sources)
+    start = 0
+    if frame_range is not None:  # one chunk of a scattered run: frames [start, stop) of all inputs
+        start, stop = check_frame_range(frame_range, n_total)
+        n_total = stop - start
     kwargs = dict(
         unit=settings.unit, method=usable_method(settings.method), dummy=-1, delta_dummy=0.5,
         polarization_factor=settings.polarization_factor,
@@ -161,7 +169,8 @@ def integrate_stack(
     intens = sigma = None
     azim = radial = None
     method = ""
-    for i, frame in enumerate(iter_frames(sources)):
+    frames_iter = iter_frames(sources) if frame_range is None else iter_frame_range(sources, start, start + n_total)
+    for i, frame in enumerate(frames_iter):
         if dims == 1:
             res = ai.integrate1d(frame, settings.npt, **kwargs)
         else:
@@ -178,7 +187,26 @@ def integrate_stack(
             sigma[i] = res.sigma
         if progress:
             progress(i + 1, n_total)
-    return StackResult(radial, intens, sigma, azim, settings, method, sources)
+    return StackResult(radial, intens, sigma, azim, settings, method, sources, first_frame=start)
+
+
+def parse_frame_range(text: str) -> tuple[int, int | None]:
+    """``START:STOP`` (0-based, STOP excluded, STOP may be empty for "to the end") as numbers."""
+    m = re.fullmatch(r"\s*(\d+)\s*:\s*(\d*)\s*", text or "")
+    if not m:
+        raise InputError(f"'{text}' is not START:STOP (0-based frame numbers, STOP excluded)", field="frame_range")
+    return int(m.group(1)), int(m.group(2)) if m.group(2) else None
+
+
+def check_frame_range(frame_range: tuple[int, int | None], n_total: int) -> tuple[int, int]:
+    """The range clipped to the stack; STOP past the end is allowed (the last chunk), START is not."""
+    start, stop = frame_range
+    stop = n_total if stop is None else min(stop, n_total)
+    if start < 0 or start >= n_total:
+        raise InputError(f"first frame {start} is outside the stack (frames 0 to {n_total - 1})", field="frame_range")
+    if stop <= start:
+        raise InputError(f"empty frame range {start}:{stop}", field="frame_range")
+    return start, stop
 
 
 def write_integrated(result: StackResult, output: str | Path, poni: str | Path, *, overwrite: bool = False) -> Path:
@@ -188,7 +216,7 @@ def write_integrated(result: StackResult, output: str | Path, poni: str | Path, 
 
     axis_name, axis_units = UNITS[result.settings.unit]
     n = result.intensity.shape[0]
-    frame_index = np.arange(n)
+    frame_index = np.arange(n) + result.first_frame
     ai = load_integrator(poni)
     with atomic_path(output, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
@@ -229,6 +257,7 @@ def write_integrated(result: StackResult, output: str | Path, poni: str | Path, 
                 "error_model": result.settings.error_model,
                 "method": result.method,
                 "inputs": [{"file": s.path.name, "dataset": s.dataset, "frames": s.n_frames} for s in result.sources],
+                "frame_range": [result.first_frame, result.first_frame + n],
             }
             note.create_dataset("data", data=json.dumps(params, indent=1))
     return Path(output)

@@ -152,6 +152,32 @@ def iter_frames(sources: Sequence[FrameSource]) -> Iterator[np.ndarray]:
                 yield img.data if i == 0 else img.getframe(i).data
 
 
+def iter_frame_range(sources: Sequence[FrameSource], start: int, stop: int) -> Iterator[np.ndarray]:
+    """Frames ``start`` to ``stop - 1`` of the concatenated sources, read one at a time.
+
+    HDF5 stacks are indexed directly, so a chunk of a large stack costs only its own frames.
+    """
+    offset = 0
+    for src in sources:
+        lo, hi = max(start - offset, 0), min(stop - offset, src.n_frames)
+        offset += src.n_frames
+        if lo >= hi:
+            continue
+        if src.dataset is not None:
+            import h5py
+
+            with h5py.File(src.path, "r") as h5:
+                ds = h5[src.dataset]
+                for i in range(lo, hi):
+                    yield ds[()] if ds.ndim == 2 else ds[i]
+        else:
+            import fabio
+
+            img = fabio.open(str(src.path))
+            for i in range(lo, hi):
+                yield img.data if i == 0 else img.getframe(i).data
+
+
 def read_image(path: str | os.PathLike, field: str) -> np.ndarray:
     """Read one 2D image (mask, dark, flat) from EDF/TIFF/NPY or an HDF5 file's first 2D dataset."""
     p = require_file(path, field)
@@ -274,3 +300,46 @@ def new_nexus_file(h5, entry: str = "entry", title: str | None = None):
     if title:
         grp.create_dataset("title", data=title)
     return grp
+
+
+def prefetched(frames: Iterator[np.ndarray], depth: int = 3) -> Iterator[np.ndarray]:
+    """Read (and decompress) the next frames in a background thread while the caller computes.
+
+    pyFAI's integration engines release the GIL, so reading frame i+1 overlaps integrating frame i:
+    reading the stack stays out of the per-frame critical path. Errors in the reader are re-raised here.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+    done = object()
+    stop = threading.Event()
+
+    def reader():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=reader, name="frame-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -157,7 +157,7 @@ def _check_memory(value: str, where: str, loc: str) -> None:
     try:
         if human2bytes(value) <= 0:
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RuntimeError):  # toil raises RuntimeError for bad units
         raise InputError(f"{where}: memory '{value}' is not a size such as 4Gi or 4096Mi", field=loc) from None
 
 

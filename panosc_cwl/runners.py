@@ -144,6 +144,9 @@ def _build_toil(req: RunRequest) -> Command:
     if req.job:
         argv.append(str(req.job))
     env = _bin_path_env()
+    if req.batch_system != "single_machine" and not env:
+        # Batch jobs find Toil's worker on PATH: keep the venv first in the printed (pasteable) command.
+        env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     if prof:
         env.update(prof.toil_env())
     if req.batch_system == "slurm" and os.environ.get("SLURM_CONF"):
@@ -183,11 +186,18 @@ def run(req: RunRequest, on_line: Callable[[str], None] | None = None, command: 
         log.write("$ " + cmd.shell() + "\n")
         log.flush()
         proc = subprocess.Popen(cmd.argv, stdout=out, stderr=subprocess.PIPE, env=env, text=True,
-                                errors="replace", stdin=subprocess.DEVNULL)
+                                errors="replace", stdin=subprocess.DEVNULL, start_new_session=True)
         handlers = {}
+        stopped: list[int] = []
 
         def forward(signum, _frame):
-            proc.send_signal(signum)
+            # The runner and the tools it started share the runner's own session: signal them all,
+            # so a running tool stops now (cwltool alone would wait 10 s for it, then kill it).
+            stopped.append(signum)
+            try:
+                os.killpg(proc.pid, signum)
+            except ProcessLookupError:
+                pass
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -210,6 +220,11 @@ def run(req: RunRequest, on_line: Callable[[str], None] | None = None, command: 
                 signal.signal(sig, h)
         out.seek(0)
         stdout = out.read()
+    if stopped:
+        log_note = f"stopped by {signal.Signals(stopped[0]).name} (runner exit code {rc})"
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(log_note + "\n")
+        raise KeyboardInterrupt(log_note)
     outputs: dict = {}
     if stdout.strip():
         try:

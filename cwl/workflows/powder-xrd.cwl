@@ -81,6 +81,21 @@ outputs:
     label: Pattern plot
     doc: PNG of the mean pattern with calibrant reflections.
     outputSource: plot_pattern/plot
+  report:
+    type: File
+    label: Report (HTML)
+    doc: The powder-report notebook rendered as HTML - pattern, peaks found vs the calibrant's reflections.
+    outputSource: make_report/report
+  report_notebook:
+    type: File
+    label: Report notebook
+    doc: The executed powder-report notebook (papermill).
+    outputSource: make_report/executed_notebook
+  peaks:
+    type: File
+    label: Peak table (CSV)
+    doc: Expected and found position of every calibrant reflection in range (header only without a calibrant).
+    outputSource: make_report/peaks
 steps:
   integrate:
     label: Azimuthal integration of every frame
@@ -107,3 +122,10 @@ steps:
       reduced: reduce/reduced
       calibrant: calibrant
     out: [plot]
+  make_report:
+    label: Report notebook (papermill)
+    run: ../tools/nb-powder-report.cwl
+    in:
+      reduced: reduce/reduced
+      calibrant: calibrant
+    out: [report, executed_notebook, peaks]

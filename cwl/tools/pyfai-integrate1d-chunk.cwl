@@ -1,0 +1,117 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: CommandLineTool
+id: pyfai-integrate1d-chunk
+label: "pyFAI: azimuthal integration of one chunk of frames to 1D patterns"
+doc: |
+  One chunk of a scattered integration: like pyfai-integrate1d, but only the frames
+  `frame_range` (START:STOP, 0-based, STOP excluded, counted over all inputs) are integrated.
+  The output keeps the global frame numbers in `frame_index`, so `powder-merge` can join the
+  chunks into exactly the file an unscattered integration writes.
+  Integrates every frame of a powder-diffraction measurement into a 1D pattern I(2θ or q) with
+  pyFAI (ESRF), in one process: the geometry look-up tables are built once for the whole stack.
+  Output: one NeXus file; `/entry/integrated` is an NXdata group (signal `I` [frame, radial],
+  axes, `I_errors` uncertainties) that silx and h5web plot directly, and `/entry/integration`
+  (NXprocess) records pyFAI's version, method and geometry.
+
+$namespaces:
+  s: https://schema.org/
+  cwltool: http://commonwl.org/cwltool#
+s:author:
+  - s:name: panosc-cwl developers
+s:license: https://spdx.org/licenses/MIT
+s:dateCreated: "2026-11-25"
+
+baseCommand: [panosc-cwl, integrate1d, --quiet]
+arguments:
+  - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
+hints:
+  SoftwareRequirement:
+    packages:
+      pyFAI:
+        version: [">=2024.1,<2027"]
+        specs: ["https://pypi.org/project/pyFAI/", "https://www.silx.org/doc/pyFAI/"]
+      panosc-cwl:
+        version: ["0.1"]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
+  ResourceRequirement:
+    coresMin: 1
+    ramMin: 2048
+inputs:
+  frames:
+    type: File[]
+    label: Detector frames
+    doc: |
+      HDF5/NeXus stack(s) of frames (give `dataset`), or single-frame EDF/TIFF/CBF files
+      (read with fabio). All frames are integrated in one process, in order.
+    inputBinding: {prefix: --frames, position: 1}
+  dataset:
+    type: string?
+    label: HDF5 dataset path
+    doc: Path of the frame stack inside HDF5 inputs, e.g. /entry/data/data (N x ny x nx or ny x nx).
+    inputBinding: {prefix: --dataset, position: 2}
+  poni:
+    type: File
+    label: Geometry (PONI)
+    doc: pyFAI PONI file with detector, distance, beam centre, tilts and wavelength.
+    inputBinding: {prefix: --poni, position: 3}
+  npt:
+    type: int
+    default: 1000
+    label: Radial bins
+    doc: Number of bins of the radial axis.
+    inputBinding: {prefix: --npt, position: 4}
+  unit:
+    type:
+      type: enum
+      name: radial_unit
+      symbols: [2th_deg, q_nm^-1, q_A^-1, r_mm]
+    default: 2th_deg
+    label: Radial unit
+    doc: 2th_deg (scattering angle, degrees), q_nm^-1 or q_A^-1 (momentum transfer), r_mm (radius on the detector).
+    inputBinding: {prefix: --unit, position: 5}
+  mask:
+    type: File?
+    label: Mask
+    doc: Image (EDF/TIFF/NPY/HDF5) of the detector's shape; non-zero pixels are excluded. Detector gaps are masked anyway.
+    inputBinding: {prefix: --mask, position: 6}
+  dark:
+    type: File?
+    label: Dark current
+    doc: Dark image subtracted from every frame.
+    inputBinding: {prefix: --dark, position: 7}
+  flat:
+    type: File?
+    label: Flat field
+    doc: Flat-field image every frame is divided by.
+    inputBinding: {prefix: --flat, position: 8}
+  polarization_factor:
+    type: float?
+    label: Polarization factor
+    doc: Between -1 and 1 (about 0.99 for a horizontally polarised synchrotron beam); omit for no correction.
+    inputBinding: {prefix: --polarization, position: 9}
+  error_model:
+    type:
+      type: enum
+      name: error_model
+      symbols: [none, poisson, azimuthal]
+    default: poisson
+    label: Error model
+    doc: How uncertainties are computed - poisson (variance = counts), azimuthal (spread in each ring), or none.
+    inputBinding: {prefix: --error-model, position: 10}
+  frame_range:
+    type: string
+    label: Frame range
+    doc: START:STOP of the frames of this chunk (0-based, STOP excluded; STOP past the end means "to the end").
+    inputBinding: {prefix: --frame-range, position: 11}
+  output_name:
+    type: string
+    default: chunk.nxs
+    label: Output file name
+    doc: Name of the NeXus file written.
+outputs:
+  integrated:
+    type: File
+    label: Integrated patterns (NeXus)
+    doc: NXentry/NXdata with I[frame, radial], its uncertainties and the radial axis with units.
+    outputBinding: {glob: $(inputs.output_name)}

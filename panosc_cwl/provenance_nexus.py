@@ -1,0 +1,379 @@
+"""Workflow provenance inside the data file: one ``NXprocess`` per workflow step.
+
+Under the output's ``NXentry`` we write ``cwl_step_01_<step>``, ``cwl_step_02_<step>``... for
+the steps that led to that file, in execution order. Each holds ``program``, ``version``,
+``date``, ``sequence_index``, ``description`` and ``NXnote`` children, each with its mime
+``type`` and ``data``:
+
+- ``workflow`` (application/yaml): the packed workflow,
+- ``job`` (application/json): the inputs, with absolute locations and SHA-1 checksums,
+- ``prov`` (application/json): the run's W3C PROV-JSON document,
+- ``outputs`` (application/json): every workflow output with its checksums (for ``rerun``),
+- ``step`` (application/json): this step's times, tool versions, inputs and outputs.
+
+The four run-wide notes are stored once and hard-linked into every step group, so a chain of
+steps costs the notes' size once. Writes go through :func:`panosc_cwl.iorw.atomic_path`
+(a copy is modified, then renamed over the original), so a failure leaves the file
+byte-identical.
+
+"Data checksum": our NeXus files carry time stamps (``file_time``, ``date``), so two runs never
+give byte-identical files. :func:`data_checksum` is SHA-256 over every dataset's path, dtype,
+shape and values, in name order, leaving out our provenance groups and the time-stamp datasets
+(``date``, ``start_time``, ``end_time``, ``file_time``); attributes are not included. ``rerun``
+compares NeXus outputs by data checksum and every other output by its SHA-1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import provenance as pv
+from .exceptions import InputError
+from .iorw import atomic_path, is_hdf5, require_file
+
+GROUP_PREFIX = "cwl_step_"
+MARK = "panosc-cwl provenance"
+TIME_NAMES = {"date", "start_time", "end_time", "file_time"}
+SHARED_NOTES = ("workflow", "job", "prov", "outputs")
+SLICE_BYTES = 64 << 20
+
+
+# ------------------------------------------------------------------ data checksum
+def _update_dataset(h, ds) -> None:
+    h.update(f"{ds.name}|{ds.dtype.str}|{ds.shape}|".encode())
+    if ds.dtype.kind in "OSU" or ds.shape == ():
+        val = ds[()]
+        items = val.ravel().tolist() if isinstance(val, np.ndarray) else [val]
+        for x in items:
+            h.update(x if isinstance(x, bytes) else str(x).encode())
+            h.update(b"\0")
+        return
+    if ds.size == 0:
+        return
+    per = max(1, SLICE_BYTES // max(1, ds.nbytes // max(1, ds.shape[0])))
+    for i in range(0, ds.shape[0], per):
+        h.update(np.ascontiguousarray(ds[i : i + per]).tobytes())
+
+
+def data_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of a NeXus/HDF5 file's data (see module doc): equal for equal science."""
+    import h5py
+
+    h = hashlib.sha256()
+    with h5py.File(path, "r") as f:
+        names: list[str] = []
+
+        def visit(name, obj):
+            parts = name.split("/")
+            if any(p.startswith(GROUP_PREFIX) for p in parts) or parts[-1] in TIME_NAMES:
+                return
+            if isinstance(obj, h5py.Dataset):
+                names.append(name)
+
+        f.visititems(visit)
+        for name in sorted(names):
+            _update_dataset(h, f[name])
+    return h.hexdigest()
+
+
+def compare_checksum(path: Path) -> dict:
+    """What rerun compares for one output: data checksum for HDF5, SHA-1 for the rest."""
+    out = {"sha1": pv.sha1_file(path)}
+    if is_hdf5(path):
+        out["data_sha256"] = data_checksum(path)
+    return out
+
+
+# ------------------------------------------------------------------ lineage
+def lineage(rec: pv.RunRecord, sha1: str | None, basename: str) -> list[pv.StepRun]:
+    """Steps that led to the file (its generating step and all upstream steps), in execution order."""
+    producer = {}
+    for s in rec.steps:
+        for a in s.outputs:
+            producer[a.key] = s
+            if a.basename:
+                producer.setdefault(("name", a.basename), s)
+    start = producer.get(f"data:{sha1}") if sha1 else None
+    start = start or producer.get(("name", basename))
+    if start is None:
+        return list(rec.steps)
+    keep, todo = set(), [start]
+    while todo:
+        s = todo.pop()
+        if s.activity in keep:
+            continue
+        keep.add(s.activity)
+        for a in s.inputs:
+            for m in a.members or [a]:
+                up = producer.get(m.key)
+                if up is not None:
+                    todo.append(up)
+    return [s for s in rec.steps if s.activity in keep]
+
+
+# ------------------------------------------------------------------ writing
+@dataclass
+class NexusExport:
+    path: Path
+    groups: list[str]
+    bytes_added: int
+
+
+def _entry(h5):
+    default = h5.attrs.get("default")
+    if isinstance(default, bytes):
+        default = default.decode()
+    if default and default in h5:
+        return h5[default]
+    for name, obj in h5.items():
+        cls = obj.attrs.get("NX_class", b"")
+        if (cls.decode() if isinstance(cls, bytes) else cls) == "NXentry":
+            return obj
+    raise InputError(f"no NXentry group in {h5.filename}", field="file")
+
+
+def _note(parent, name: str, mime: str, text: str, description: str):
+    g = parent.create_group(name)
+    g.attrs["NX_class"] = "NXnote"
+    g.create_dataset("type", data=mime)
+    g.create_dataset("description", data=description)
+    g.create_dataset("data", data=text)
+    return g
+
+
+def _bundle_texts(bundle: Path) -> dict[str, str]:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    packed = pv.load_packed(bundle)
+    buf = StringIO()
+    y = YAML()
+    y.default_flow_style = False
+    y.dump(packed, buf)
+    job_path = bundle / pv.PANOSC_DIR / "job.json"
+    if not job_path.exists():
+        job_path = bundle / "workflow" / "primary-job.json"
+    run_path = bundle / pv.PANOSC_DIR / "run.json"
+    run = json.loads(run_path.read_text()) if run_path.exists() else {}
+    run.pop("environment", None)  # the environment stays in the bundle, not in every data file
+    return {"workflow": buf.getvalue(), "job": job_path.read_text(encoding="utf-8"),
+            "prov": (bundle / pv.PROV_JSON).read_text(encoding="utf-8"), "run": json.dumps(run)}
+
+
+def _program(packed: dict, tool: str | None) -> str:
+    for p in packed.get("$graph", [packed]):
+        if tool and str(p.get("id", "")).lstrip("#") == tool:
+            base = p.get("baseCommand", [])
+            base = " ".join(base) if isinstance(base, list) else str(base)
+            return f"{base} (CWL tool {tool})" if base else f"CWL tool {tool}"
+    return f"CWL tool {tool or '?'}"
+
+
+def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
+             output_checksums: dict[str, dict] | None = None) -> list[NexusExport]:
+    """Write the NXprocess chain of ``bundle`` into each NeXus file (atomically, one file at a time).
+
+    ``output_checksums`` (workflow output name -> checksums) is what ``rerun`` will compare;
+    without it the NeXus files given are measured here and the rest come from the PROV.
+    """
+    import h5py
+
+    b = pv.check_bundle(bundle)
+    rec = pv.load_run(b)
+    packed = pv.load_packed(b) or {}
+    texts = _bundle_texts(b)
+    paths = [require_file(f, "file") for f in files]
+    for p in paths:
+        if not is_hdf5(p):
+            raise InputError(f"{p} is not a NeXus/HDF5 file", field="file")
+    sums = {p: compare_checksum(p) for p in paths}
+    outputs: dict[str, dict] = {}
+    for a in rec.outputs:
+        name = a.role.rsplit("/", 1)[-1]
+        outputs[name] = {"basename": a.basename, "sha1": a.sha1}
+        for p, s in sums.items():
+            if p.name == a.basename:
+                outputs[name]["data_sha256"] = s.get("data_sha256")
+    for name, s in (output_checksums or {}).items():
+        outputs.setdefault(name, {}).update({k: v for k, v in s.items() if v})
+    texts["outputs"] = json.dumps(outputs, indent=1, sort_keys=True)
+    results = []
+    for p in paths:
+        steps = lineage(rec, sums[p]["sha1"], p.name)
+        before = p.stat().st_size
+        names = []
+        with atomic_path(p, copy_from=p) as tmp:
+            with h5py.File(tmp, "a") as h5:
+                entry = _entry(h5)
+                for name in [n for n in entry if n.startswith(GROUP_PREFIX)]:
+                    del entry[name]
+                shared = {}
+                for i, s in enumerate(steps, 1):
+                    gname = f"{GROUP_PREFIX}{i:02d}_{s.name}"
+                    g = entry.create_group(gname)
+                    g.attrs["NX_class"] = "NXprocess"
+                    g.attrs["provenance_source"] = MARK
+                    g.create_dataset("program", data=_program(packed, s.tool))
+                    g.create_dataset("version", data=", ".join(f"{k} {v}" for k, v in sorted(s.software.items())))
+                    g.create_dataset("date", data=str(s.ended or s.started or rec.ended or ""))
+                    g.create_dataset("sequence_index", data=np.int32(i))
+                    g.create_dataset("description", data=f"workflow step '{s.name}' of {rec.workflow}, "
+                                                         f"run {rec.run_id} by {rec.engine}")
+                    if not shared:
+                        shared["workflow"] = _note(g, "workflow", "application/yaml", texts["workflow"],
+                                                   "the packed CWL workflow that was run")
+                        shared["job"] = _note(g, "job", "application/json", texts["job"],
+                                              "the job: inputs with sha1 checksums")
+                        shared["prov"] = _note(g, "prov", "application/json", texts["prov"],
+                                               "W3C PROV-JSON (CWLProv) of the whole run")
+                        shared["outputs"] = _note(g, "outputs", "application/json", texts["outputs"],
+                                                  "every workflow output with its checksums")
+                        shared["run"] = _note(g, "run", "application/json", texts["run"],
+                                              "runner and batch system")
+                    else:
+                        for key, obj in shared.items():
+                            g[key] = obj  # hard link: stored once
+                    step = {"step": s.name, "tool": s.tool, "started": s.started, "ended": s.ended,
+                            "software": s.software, "slurm_job_ids": s.slurm_job_ids,
+                            "batch_job_ids": s.batch_job_ids,
+                            "inputs": [_art(a) for a in s.inputs], "outputs": [_art(a) for a in s.outputs]}
+                    _note(g, "step", "application/json", json.dumps(step, indent=1), "this step as it ran")
+                    names.append(gname)
+        results.append(NexusExport(p, names, p.stat().st_size - before))
+    return results
+
+
+def _art(a: pv.Artifact) -> dict:
+    if a.members:
+        return {"role": a.role.rsplit("/", 1)[-1], "members": [_art(m) for m in a.members]}
+    if a.sha1 or a.basename:
+        return {"role": a.role.rsplit("/", 1)[-1], "basename": a.basename, "checksum": f"sha1${a.sha1}"}
+    return {"role": a.role.rsplit("/", 1)[-1], "value": a.value}
+
+
+# ------------------------------------------------------------------ reading
+@dataclass
+class NexusProvenance:
+    path: Path
+    groups: list[dict]
+    notes: dict[str, str]
+
+    def run(self) -> pv.RunRecord:
+        from ruamel.yaml import YAML
+
+        packed = YAML(typ="safe", pure=True).load(self.notes["workflow"]) if "workflow" in self.notes else None
+        return pv.run_from_prov(json.loads(self.notes["prov"]), packed)
+
+
+def _text(ds) -> str:
+    v = ds[()]
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_nexus(path: str | os.PathLike) -> NexusProvenance:
+    """The NXprocess chain we wrote into a NeXus file (error if there is none)."""
+    import h5py
+
+    p = require_file(path, "file")
+    try:
+        h5 = h5py.File(p, "r")
+    except OSError:
+        raise InputError(f"cannot open {p} as HDF5", field="file") from None
+    with h5:
+        entry = _entry(h5)
+        groups, notes = [], {}
+        for name in sorted(n for n in entry if n.startswith(GROUP_PREFIX)):
+            g = entry[name]
+            info = {"group": g.name, "sequence_index": int(g["sequence_index"][()])}
+            for key in ("program", "version", "date", "description"):
+                if key in g:
+                    info[key] = _text(g[key])
+            if "step" in g:
+                info["step"] = json.loads(_text(g["step"]["data"]))
+            for key in (*SHARED_NOTES, "run"):
+                if key in g and key not in notes:
+                    notes[key] = _text(g[key]["data"])
+                    info.setdefault("note_types", {})[key] = _text(g[key]["type"])
+            groups.append(info)
+    if not groups:
+        raise InputError(f"{p} has no workflow provenance ({GROUP_PREFIX}* NXprocess groups)", field="file")
+    groups.sort(key=lambda g: g["sequence_index"])
+    return NexusProvenance(p, groups, notes)
+
+
+# ------------------------------------------------------------------ rerun
+@dataclass
+class RerunReport:
+    outdir: Path
+    comparisons: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.comparisons) and all(c["equal"] for c in self.comparisons)
+
+
+def check_job_inputs(job: dict) -> None:
+    """Every input file must still be there with the checksum recorded at the run."""
+    for key, val in job.items():
+        files: list[dict] = []
+        pv._walk_files(val, files)
+        for f in files:
+            p = pv.uri_path(str(f.get("location", "")))
+            want = str(f.get("checksum", "")).split("$")[-1]
+            if p is None:
+                continue
+            if not p.is_file():
+                raise InputError(f"input file {p} no longer exists", field=key)
+            if want and pv.sha1_file(p) != want:
+                raise InputError(f"input file {p} changed since the run (sha1 differs)", field=key)
+
+
+def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, runner: str | None = None,
+          on_line=None) -> RerunReport:
+    """Rebuild workflow + job from the file's NXprocess notes, run them again, compare outputs."""
+    from .runners import RunRequest, run
+
+    prov = read_nexus(path)
+    for key in ("workflow", "job", "outputs"):
+        if key not in prov.notes:
+            raise InputError(f"{prov.path} lacks the '{key}' note needed to re-run", field="file")
+    job = json.loads(prov.notes["job"])
+    check_job_inputs(job)
+    recorded = json.loads(prov.notes.get("run", "{}") or "{}")
+    wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="panosc-rerun-"))
+    wd.mkdir(parents=True, exist_ok=True)
+    wf = wd / "packed.cwl"
+    wf.write_text(prov.notes["workflow"], encoding="utf-8")
+    job_file = wd / "job.json"
+    job_file.write_text(json.dumps(job, indent=1), encoding="utf-8")
+    req = RunRequest(workflow=wf, job=job_file, outdir=wd / "out", runner=runner or recorded.get("runner") or "cwltool",
+                     batch_system=recorded.get("batch_system") or "single_machine")
+    res = run(req, on_line=on_line)
+    report = RerunReport(wd / "out")
+    expected = json.loads(prov.notes["outputs"])
+    for name, exp in sorted(expected.items()):
+        got_obj = res.outputs.get(name)
+        got_path = Path(got_obj["path"]) if isinstance(got_obj, dict) and got_obj.get("path") else None
+        if got_path is None:
+            report.comparisons.append({"output": name, "equal": False, "detail": "not produced by the re-run"})
+            continue
+        got = compare_checksum(got_path)
+        kind = "data_sha256" if exp.get("data_sha256") and "data_sha256" in got else "sha1"
+        report.comparisons.append({"output": name, "basename": exp.get("basename"), "checksum": kind,
+                                   "expected": exp.get(kind), "got": got[kind],
+                                   "equal": exp.get(kind) == got[kind], "path": str(got_path)})
+    # the file itself, as it is now (its provenance groups are not part of the data checksum)
+    own = data_checksum(prov.path)
+    for c in report.comparisons:
+        if c.get("basename") == prov.path.name and c["checksum"] == "data_sha256" and c["expected"] != own:
+            c["equal"] = False
+            c["detail"] = f"{prov.path.name} itself has changed since provenance was written"
+    return report

@@ -1,0 +1,63 @@
+"""Provenance for ``panosc-cwl run``: ask the runner for its bundle, complete it, write it into
+every NeXus/HDF5 output.
+
+Before the run (:func:`prepare`): choose the bundle folder and add the runner's own
+``--provenance`` option (cwltool also records the user and host). After the run
+(:func:`record`): Toil's bundle is completed (:mod:`panosc_cwl.provenance_toil`), both kinds
+are enriched the same way (:func:`panosc_cwl.provenance.enrich_bundle`), and each NeXus output
+gets its NXprocess chain (:func:`panosc_cwl.provenance_nexus.to_nexus`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import provenance as pv
+
+
+@dataclass
+class Recorded:
+    bundle: Path
+    nexus: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def prepare(req, bundle: str | os.PathLike | None) -> Path:
+    """Set ``req.provenance`` (default ``<outdir>/provenance``) and the runner options for it."""
+    path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir))
+    req.provenance = pv.prepare_bundle_dir(path)
+    if req.runner == "cwltool":
+        req.extra_args = ["--enable-user-provenance", "--enable-host-provenance", *req.extra_args]
+    return req.provenance
+
+
+def _this_run(log_path: Path) -> str:
+    """The part of ``runner.log`` written by the last run (the log is appended to)."""
+    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+    cut = text.rfind("\n$ ")
+    return text[cut + 1 :] if cut >= 0 else text
+
+
+def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE) -> Recorded:
+    """Complete the bundle of a finished run and write it into its NeXus outputs."""
+    import time
+
+    from .iorw import is_hdf5
+    from .provenance_nexus import to_nexus
+    from .runners import output_files
+
+    t0 = time.monotonic()
+    bundle = Path(req.provenance)
+    job = pv.resolve_job(req.job)
+    if req.runner == "toil":
+        from .provenance_toil import complete_toil_bundle
+
+        complete_toil_bundle(bundle, job=job, outputs=result.outputs, log_text=_this_run(Path(result.log_path)),
+                             batch_system=req.batch_system, reference_above=reference_above)
+    pv.enrich_bundle(bundle, job=job, outputs=result.outputs, reference_above=reference_above,
+                     runner=req.runner, batch_system=req.batch_system if req.runner == "toil" else None)
+    nexus = [p for p in output_files(result.outputs) if p.is_file() and is_hdf5(p)]
+    exports = to_nexus(bundle, nexus) if nexus else []
+    return Recorded(bundle, exports, time.monotonic() - t0)

@@ -1,0 +1,334 @@
+"""Absorption tomography: a simulated NXtomo scan with known truth, nabu configuration, and scoring.
+
+The simulation makes what a beamline writes: darks, flats and projections of a Shepp-Logan
+phantom (Radon transform with scikit-image, Beer-Lambert attenuation, Poisson noise, a
+non-uniform beam), with the rotation axis deliberately off the detector centre, as an NXtomo
+file written with the ``nxtomo`` package (ESRF's writer, what nabu reads). The phantom
+(attenuation in 1/cm, nabu's unit) and the true axis position are kept beside it, so a nabu
+reconstruction can be scored: centre-of-rotation error and Pearson correlation with the phantom.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import InputError
+from .iorw import atomic_path, check_can_write, now_iso, require_file
+
+COR_METHODS = ("centered", "global", "sliding-window", "growing-window", "sino-coarse-to-fine",
+               "composite-coarse-to-fine", "fourier-angles", "octave-accurate")
+PHASE_METHODS = ("none", "paganin", "CTF")
+OUTPUT_FORMATS = ("hdf5", "tiff", "edf", "jp2")
+
+
+@dataclass
+class TomoSimulation:
+    """Parameters of a simulated scan (all stored in the truth file)."""
+
+    size: int = 256  # detector width = phantom size (pixels)
+    n_slices: int = 16  # detector rows = reconstructed slices
+    n_angles: int = 360
+    angular_range: float = 360.0  # degrees; 180 or 360
+    cor_offset: float = 5.0  # rotation-axis position minus the detector centre (pixels)
+    mu_max: float = 20.0  # attenuation of the phantom's brightest part (1/cm)
+    pixel_size_um: float = 10.0
+    flat_counts: float = 20000.0
+    dark_counts: float = 100.0
+    n_flats: int = 10
+    n_darks: int = 10
+    energy_kev: float = 20.0
+    distance_m: float = 0.05
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.size < 32 or self.size % 2:
+            raise InputError(f"must be an even number >= 32, got {self.size}", field="size")
+        if self.n_slices < 1:
+            raise InputError(f"must be >= 1, got {self.n_slices}", field="slices")
+        if self.n_angles < 10:
+            raise InputError(f"must be >= 10, got {self.n_angles}", field="angles")
+        if self.angular_range not in (180.0, 360.0):
+            raise InputError(f"must be 180 or 360, got {self.angular_range}", field="angular_range")
+        if abs(self.cor_offset) > self.size / 8:
+            raise InputError(f"must be within ±{self.size / 8:g} px, got {self.cor_offset}", field="cor_offset")
+        if self.flat_counts <= 0 or self.mu_max <= 0:
+            raise InputError("flat counts and mu_max must be positive", field="flat_counts")
+
+    @property
+    def true_cor(self) -> float:
+        """Rotation-axis position on the detector, in pixels from the first column (nabu's convention)."""
+        return self.size / 2 + self.cor_offset
+
+
+@dataclass
+class TomoFiles:
+    nx: Path
+    truth: Path
+    phantom: Path
+
+
+def phantom_volume(size: int, n_slices: int, mu_max: float) -> np.ndarray:
+    """Shepp-Logan phantom in every slice, its contrast changing slowly along the axis (1/cm)."""
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import resize
+
+    base = resize(shepp_logan_phantom(), (size, size), order=1, anti_aliasing=True, mode="constant")
+    # skimage's radon wants zero outside the inscribed circle
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    base[yy ** 2 + xx ** 2 > (size / 2 - 1) ** 2] = 0
+    scale = 1 + 0.2 * np.linspace(-1, 1, n_slices) if n_slices > 1 else np.ones(1)
+    return (mu_max * base[None] * scale[:, None, None]).astype(np.float32)
+
+
+def simulate_projections(sim: TomoSimulation, volume: np.ndarray):
+    """Darks, flats and projections (counts) of ``volume``, as the detector would record them."""
+    from skimage.transform import radon
+
+    rng = np.random.default_rng(sim.seed)
+    angles = np.linspace(0, sim.angular_range, sim.n_angles, endpoint=False)
+    px_cm = sim.pixel_size_um * 1e-4
+    n = sim.size
+    # line integrals, detector column j <-> radon row j; axis at column n/2 in skimage's convention
+    proj = np.empty((sim.n_angles, sim.n_slices, n), np.float32)
+    shift = int(round(sim.cor_offset))
+    frac = sim.cor_offset - shift
+    for z in range(sim.n_slices):
+        # skimage's radon rotates the image by -theta: negate angles so a positive angle is nabu's direction
+        sino = radon(volume[z], theta=-angles, circle=True).T * px_cm  # (angles, n)
+        if frac:
+            from scipy.ndimage import shift as ndshift
+
+            sino = ndshift(sino, (0, frac), order=3, mode="constant")
+        proj[:, z, :] = np.roll(sino, shift, axis=1)
+    # beam: smooth horizontal/vertical profile, same for flats and projections
+    x = np.linspace(-1, 1, n)
+    zz = np.linspace(-1, 1, sim.n_slices)
+    beam = sim.flat_counts * (1 - 0.15 * x[None, :] ** 2) * (1 - 0.05 * zz[:, None] ** 2)
+    dark_level = sim.dark_counts * np.ones((sim.n_slices, n))
+    darks = rng.normal(dark_level, 2.0, (sim.n_darks, sim.n_slices, n))
+    flats = rng.poisson(beam, (sim.n_flats, sim.n_slices, n)) + rng.normal(dark_level, 2.0,
+                                                                          (sim.n_flats, sim.n_slices, n))
+    radios = rng.poisson(beam[None] * np.exp(-proj)) + rng.normal(dark_level, 2.0, proj.shape)
+    to_u16 = lambda a: np.clip(np.rint(a), 0, 65535).astype(np.uint16)  # noqa: E731
+    return to_u16(darks), to_u16(flats), to_u16(radios), angles
+
+
+def write_nxtomo(path: str | os.PathLike, sim: TomoSimulation, darks, flats, radios, angles,
+                 overwrite: bool = False) -> Path:
+    """Write the scan with ``nxtomo`` (darks, flats, projections with image keys and angles)."""
+    import pint
+    from nxtomo import NXtomo
+    from nxtomo.nxobject.nxdetector import ImageKey
+
+    ureg = pint.get_application_registry()
+    target = Path(path)
+    nx = NXtomo()
+    nx.title = f"simulated Shepp-Logan scan, {sim.n_angles} angles over {sim.angular_range:g} deg"
+    nx.start_time = now_iso()
+    data = np.concatenate([darks, flats, radios])
+    keys = ([ImageKey.DARK_FIELD] * len(darks) + [ImageKey.FLAT_FIELD] * len(flats)
+            + [ImageKey.PROJECTION] * len(radios))
+    nx.instrument.detector.data = data
+    nx.instrument.detector.image_key_control = keys
+    nx.instrument.detector.x_pixel_size = sim.pixel_size_um * ureg.micrometer
+    nx.instrument.detector.y_pixel_size = sim.pixel_size_um * ureg.micrometer
+    nx.instrument.detector.distance = sim.distance_m * ureg.meter
+    nx.instrument.detector.half_acquisition = False
+    nx.instrument.beam.incident_energy = sim.energy_kev * ureg.keV
+    nx.sample.name = "Shepp-Logan phantom"
+    nx.sample.rotation_angle = np.concatenate([np.zeros(len(darks) + len(flats)), angles]) * ureg.degree
+    nx.sample.x_translation = np.zeros(len(keys)) * ureg.meter
+    nx.sample.y_translation = np.zeros(len(keys)) * ureg.meter
+    nx.sample.z_translation = np.zeros(len(keys)) * ureg.meter
+    with atomic_path(target, overwrite) as tmp:
+        nx.save(file_path=str(tmp), data_path="entry", overwrite=True)
+    return target
+
+
+def simulate_tomo(outdir: str | os.PathLike, sim: TomoSimulation, name: str = "tomo",
+                  overwrite: bool = False) -> TomoFiles:
+    """Simulate a scan into ``outdir``: ``NAME.nx`` (NXtomo), ``NAME_phantom.npy``, ``NAME_truth.json``."""
+    sim.check()
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = TomoFiles(out / f"{name}.nx", out / f"{name}_truth.json", out / f"{name}_phantom.npy")
+    for p in (files.nx, files.truth, files.phantom):
+        check_can_write(p, overwrite)
+    volume = phantom_volume(sim.size, sim.n_slices, sim.mu_max)
+    darks, flats, radios, angles = simulate_projections(sim, volume)
+    write_nxtomo(files.nx, sim, darks, flats, radios, angles, overwrite=overwrite)
+    with atomic_path(files.phantom, overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, volume)
+    truth = {**asdict(sim), "true_cor": sim.true_cor, "units": "1/cm", "phantom": files.phantom.name,
+             "created": now_iso()}
+    with atomic_path(files.truth, overwrite) as tmp:
+        tmp.write_text(json.dumps(truth, indent=2) + "\n")
+    return files
+
+
+# ---------------------------------------------------------------- nabu configuration
+@dataclass
+class NabuOptions:
+    """The reconstruction options our CWL tools expose (nabu's names in the comments)."""
+
+    cor_method: str = "sliding-window"  # [reconstruction] rotation_axis_position
+    cor_value: float | None = None  # a number instead of a method
+    phase: str = "none"  # [phase] method
+    delta_beta: float = 100.0  # [phase] delta_beta
+    output_format: str = "hdf5"  # [output] file_format
+    start_z: int = 0  # [reconstruction] start_z
+    end_z: int = -1  # [reconstruction] end_z
+    file_prefix: str = "rec"  # [output] file_prefix
+
+    def check(self) -> None:
+        if self.cor_value is None and self.cor_method not in COR_METHODS:
+            raise InputError(f"unknown method '{self.cor_method}'; choose {', '.join(COR_METHODS)}",
+                             field="cor_method")
+        if self.phase not in PHASE_METHODS:
+            raise InputError(f"unknown method '{self.phase}'; choose {', '.join(PHASE_METHODS)}", field="phase")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise InputError(f"unknown format '{self.output_format}'; choose {', '.join(OUTPUT_FORMATS)}",
+                             field="output_format")
+        if self.delta_beta <= 0:
+            raise InputError(f"must be positive, got {self.delta_beta}", field="delta_beta")
+
+
+def write_nabu_config(template: str | os.PathLike, dataset: str | os.PathLike, output: str | os.PathLike,
+                      opts: NabuOptions, location: str = ".", overwrite: bool = False) -> Path:
+    """Fill the options into a config made by ``nabu-config`` (keeps nabu's own comments and defaults).
+
+    ``location`` is the output folder nabu writes into (relative paths are kept relative, so the
+    config works wherever a CWL runner stages it); the dataset path is written as given.
+    """
+    opts.check()
+    src = require_file(template, "template")
+    require_file(dataset, "dataset")
+    cp = configparser.ConfigParser(interpolation=None, comment_prefixes=("#",), inline_comment_prefixes=None)
+    cp.optionxform = str
+    cp.read(src)
+    for section in ("dataset", "reconstruction", "phase", "output"):
+        if not cp.has_section(section):
+            cp.add_section(section)
+    cp["dataset"]["location"] = str(dataset)
+    cp["reconstruction"]["rotation_axis_position"] = (f"{opts.cor_value:g}" if opts.cor_value is not None
+                                                      else opts.cor_method)
+    cp["reconstruction"]["start_z"] = str(opts.start_z)
+    cp["reconstruction"]["end_z"] = str(opts.end_z)
+    cp["phase"]["method"] = "" if opts.phase == "none" else opts.phase
+    cp["phase"]["delta_beta"] = f"{opts.delta_beta:g}"
+    cp["output"]["location"] = location
+    cp["output"]["file_prefix"] = opts.file_prefix
+    cp["output"]["file_format"] = opts.output_format
+    with atomic_path(output, overwrite) as tmp, open(tmp, "w") as fh:
+        cp.write(fh)
+    return Path(output)
+
+
+# ---------------------------------------------------------------- reading results, scoring
+def read_volume(path: str | os.PathLike) -> np.ndarray:
+    """The reconstructed volume (z, y, x) of nabu's HDF5 output (``/entry*/reconstruction/results/data``)."""
+    import h5py
+
+    p = require_file(path, "reconstruction")
+    try:
+        with h5py.File(p, "r") as h5:
+            found: list[str] = []
+            h5.visititems(lambda name, obj: found.append(name) if name.endswith("results/data") and
+                          isinstance(obj, h5py.Dataset) else None)
+            if not found:
+                raise InputError(f"{p.name} has no reconstruction/results/data", field="reconstruction")
+            vol = h5[found[0]][()]
+    except OSError:
+        raise InputError(f"{p.name} is not an HDF5 file", field="reconstruction") from None
+    return vol if vol.ndim == 3 else vol[None]
+
+
+def read_cor(path: str | os.PathLike) -> float:
+    """The centre of rotation nabu used, from the ``nabu_config`` it stores in its HDF5 output."""
+    import h5py
+
+    p = require_file(path, "reconstruction")
+    with h5py.File(p, "r") as h5:
+        found: list[str] = []
+        h5.visititems(lambda name, obj: found.append(name) if name.endswith("rotation_axis_position") and
+                      isinstance(obj, h5py.Dataset) else None)
+        for name in found:
+            value = h5[name][()]
+            value = value.decode() if isinstance(value, bytes) else value
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                continue
+    raise InputError(f"{p.name} does not record a numeric rotation_axis_position", field="reconstruction")
+
+
+@dataclass
+class TomoScore:
+    cor: float
+    true_cor: float
+    cor_error: float
+    pearson_r: list[float]  # per slice, within the reconstruction circle
+    mean_mu_ratio: float  # mean reconstructed / mean phantom attenuation inside the object
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def score_reconstruction(rec_path: str | os.PathLike, truth_path: str | os.PathLike, start_z: int = 0) -> TomoScore:
+    """Compare nabu's volume and CoR with the simulation's truth (phantom + true axis)."""
+    truth_file = require_file(truth_path, "truth")
+    truth = json.loads(truth_file.read_text())
+    phantom = np.load(truth_file.parent / truth["phantom"])
+    vol = read_volume(rec_path)
+    cor = read_cor(rec_path)
+    n = phantom.shape[-1]
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    inside = yy ** 2 + xx ** 2 < (0.45 * n) ** 2
+    rs = []
+    for k in range(vol.shape[0]):
+        ph = phantom[start_z + k]
+        sl = vol[k]
+        if sl.shape != ph.shape:
+            raise InputError(f"slice shape {sl.shape} differs from the phantom's {ph.shape}", field="reconstruction")
+        rs.append(float(np.corrcoef(sl[inside], ph[inside])[0, 1]))
+    obj = phantom[start_z: start_z + vol.shape[0]] > 0
+    ratio = float(vol[obj].mean() / phantom[start_z: start_z + vol.shape[0]][obj].mean())
+    return TomoScore(cor, truth["true_cor"], cor - truth["true_cor"], rs, ratio)
+
+
+def plot_slice(rec_path: str | os.PathLike, output: str | os.PathLike, truth_path: str | None = None,
+               overwrite: bool = False) -> Path:
+    """PNG of the middle reconstructed slice (and the phantom beside it, with the score)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    vol = read_volume(rec_path)
+    k = vol.shape[0] // 2
+    panels = [("nabu reconstruction", vol[k])]
+    title = Path(rec_path).name
+    if truth_path:
+        score = score_reconstruction(rec_path, truth_path)
+        truth = json.loads(Path(truth_path).read_text())
+        phantom = np.load(Path(truth_path).parent / truth["phantom"])
+        panels.append(("phantom (truth)", phantom[k]))
+        title += f" - CoR {score.cor:.2f} (true {score.true_cor:.2f}), r = {score.pearson_r[k]:.3f}"
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.4), squeeze=False)
+    for ax, (label, img) in zip(axes[0], panels):
+        im = ax.imshow(img, cmap="gray")
+        ax.set_title(label)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="μ (1/cm)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(output, overwrite) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return Path(output)

@@ -1,0 +1,79 @@
+"""Shared fixtures: the project's single-node SLURM (.ci/slurm-up) and a stand-in for nvidia-smi."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SLURM_ENV_FILE = ROOT / ".slurm" / "env"
+BIN = Path(sys.executable).parent
+
+#: What cwltool/cuda.py reads from ``nvidia-smi -q -x`` (attached_gpus, cuda_version).
+_NVIDIA_SMI = """#!/bin/sh
+# Stand-in for nvidia-smi on GPU-less test machines: only cwltool's CUDA check reads it.
+cat <<'XML'
+<?xml version="1.0" ?>
+<nvidia_smi_log>
+  <driver_version>0.0 (panosc-cwl test stand-in)</driver_version>
+  <cuda_version>12.0</cuda_version>
+  <attached_gpus>1</attached_gpus>
+</nvidia_smi_log>
+XML
+"""
+
+
+def _slurm_conf() -> str | None:
+    """SLURM_CONF from the environment, else from the env file .ci/slurm-up writes."""
+    if os.environ.get("SLURM_CONF"):
+        return os.environ["SLURM_CONF"]
+    if SLURM_ENV_FILE.is_file():
+        for line in SLURM_ENV_FILE.read_text().splitlines():
+            words = shlex.split(line, comments=True)
+            if len(words) == 2 and words[0] == "export" and words[1].startswith("SLURM_CONF="):
+                return words[1].split("=", 1)[1]
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_env() -> dict[str, str]:
+    """Environment for subprocesses that talk to the project's SLURM (SLURM_CONF, venv bin first on PATH).
+
+    Skips (with the reason) when SLURM is not installed or not running: start it with .ci/slurm-up.
+    """
+    if not shutil.which("sbatch") or not shutil.which("sinfo"):
+        pytest.skip("SLURM client commands not installed (run .ci/slurm-up, which installs slurm-wlm)")
+    conf = _slurm_conf()
+    if not conf or not Path(conf).is_file():
+        pytest.skip(f"SLURM is not up: no {SLURM_ENV_FILE} (run .ci/slurm-up)")
+    env = {**os.environ, "SLURM_CONF": conf, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], env=env, capture_output=True, text=True,
+                             timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"SLURM is not up: sinfo did not answer in 20 s (SLURM_CONF={conf}; run .ci/slurm-up)")
+    states = out.stdout.split()
+    if out.returncode != 0 or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") for s in states):
+        reason = " ".join((out.stderr or out.stdout).split())[:200] or "no node"
+        pytest.skip(f"SLURM is not up: sinfo says {reason!r} (SLURM_CONF={conf}; run .ci/slurm-up)")
+    return env
+
+
+@pytest.fixture
+def fake_nvidia_smi(tmp_path) -> Path:
+    """A folder holding an ``nvidia-smi`` that reports one CUDA 12 GPU; prepend it to PATH yourself.
+
+    Only cwltool's in-job CUDA check is stood in for: SLURM still schedules the GPU (gres) for real.
+    """
+    folder = tmp_path / "fake-gpu-bin"
+    folder.mkdir()
+    script = folder / "nvidia-smi"
+    script.write_text(_NVIDIA_SMI)
+    script.chmod(0o755)
+    return folder

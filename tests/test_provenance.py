@@ -1,0 +1,262 @@
+"""Provenance end to end: real cwltool and Toil runs of the powder workflow, real bundles, real
+NeXus files read back with h5py, real re-runs.
+
+Each runner's run is made once per xdist group (module-scoped fixture) and shared by its tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from panosc_cwl import provenance as pv
+from panosc_cwl import provenance_nexus as pn
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CLI = [str(BIN / "panosc-cwl")]
+POWDER = ROOT / "cwl" / "workflows" / "powder-xrd.cwl"
+SECRET_NAME = "PANOSC_TEST_API_TOKEN"
+SECRET_VALUE = "tok-" + secrets.token_hex(12)
+
+
+def cli(*args: str, env: dict | None = None, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    res = subprocess.run(CLI + list(args), capture_output=True, text=True, env=full_env, timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"panosc-cwl {' '.join(args)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    return res
+
+
+def _powder_data(folder: Path):
+    from panosc_cwl.simulate import PowderSimulation, simulate_powder
+
+    sim = simulate_powder(folder / "data", PowderSimulation(n_frames=4, seed=3), edf_frames=0, tiff_frames=0)
+    job = folder / "job.yml"
+    job.write_text(f"frames: [{{class: File, path: {sim.stack}}}]\ndataset: {sim.dataset}\n"
+                   f"poni: {{class: File, path: {sim.poni}}}\nnpt: 500\ncalibrant: CeO2\n")
+    return sim, job
+
+
+def _run(tmp: Path, runner: str):
+    sim, job = _powder_data(tmp)
+    out = tmp / "out"
+    # the 4-frame stack (~4 MB) is above the threshold: referenced, not copied; the PONI is copied
+    res = cli("run", str(POWDER), str(job), "--runner", runner, "--outdir", str(out), "--reference-above", "1M",
+              env={SECRET_NAME: SECRET_VALUE, "DB_PASSWORD": SECRET_VALUE + "-pw"})
+    return {"sim": sim, "job": job, "out": out, "bundle": out / "provenance", "stderr": res.stderr, "runner": runner}
+
+
+_RUNS: dict[str, dict] = {}
+
+
+def get_run(runner: str, tmp_path_factory) -> dict:
+    """One real run per runner per worker (tests of a runner share an xdist group)."""
+    if runner not in _RUNS:
+        _RUNS[runner] = _run(tmp_path_factory.mktemp(f"prov-{runner}"), runner)
+    return _RUNS[runner]
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param("cwltool", marks=pytest.mark.xdist_group("provenance-cwltool")),
+    pytest.param("toil", marks=[pytest.mark.xdist_group("provenance-toil"), pytest.mark.toil]),
+])
+def powder_run(request, tmp_path_factory):
+    return get_run(request.param, tmp_path_factory)
+
+
+# ------------------------------------------------------------------ unit: secrets, sizes
+def test_secret_filter_drops_secret_names_and_masks_url_credentials():
+    env = {"GITHUB_TOKEN": "a", "DB_PASSWORD": "b", "AWS_SECRET_ACCESS_KEY": "c", "api_key": "d", "PASSWD": "e",
+           "HOME": "/home/x", "SLURM_JOB_ID": "42", "PROXY": "http://user:pw@proxy:3128", "KEYWORDS": "z"}
+    safe = pv.safe_environment(env)
+    assert set(safe) == {"HOME", "SLURM_JOB_ID", "PROXY"}  # KEYWORDS looks like KEY: dropped, on the safe side
+    assert safe["PROXY"] == "http://***@proxy:3128"
+    assert pv.redact_text("x a1b2c3d4 y", pv.secret_values({"MY_TOKEN": "a1b2c3d4"})) == "x *** y"
+
+
+def test_parse_size():
+    assert pv.parse_size("100M") == 100 * 1024**2 and pv.parse_size("2G") == 2 * 1024**3 and pv.parse_size("10") == 10
+    res = cli("run", str(POWDER), "--reference-above", "lots", check=False)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "reference-above" in res.stderr
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    res = cli("provenance", "verify", str(tmp_path / "nope"), check=False)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "bundle" in res.stderr
+    plain = tmp_path / "plain.nxs"
+    with h5py.File(plain, "w") as f:
+        f.create_group("entry").attrs["NX_class"] = "NXentry"
+    res = cli("provenance", "show", str(plain), check=False)
+    assert res.returncode == 2 and "no workflow provenance" in res.stderr and "Traceback" not in res.stderr
+
+
+# ------------------------------------------------------------------ bundles from both runners
+def test_bundle_verifies_and_holds_every_step(powder_run):
+    res = cli("provenance", "verify", str(powder_run["bundle"]))
+    assert "valid" in res.stdout and "INVALID" not in res.stdout
+    rec = pv.load_run(powder_run["bundle"])
+    assert [s.name for s in rec.steps] == ["integrate", "reduce", "plot_pattern"]
+    import pyFAI
+
+    sim = powder_run["sim"]
+    for s in rec.steps:
+        assert s.started and s.ended and s.started <= s.ended
+        assert s.software["pyFAI"] == pyFAI.version
+    integrate, reduce_, plot = rec.steps
+    frames = [m for a in integrate.inputs if a.role.endswith("/frames") for m in a.members]
+    assert [m.sha1 for m in frames] == [pv.sha1_file(sim.stack)]
+    assert [a.sha1 for a in integrate.inputs if a.role.endswith("/poni")] == [pv.sha1_file(sim.poni)]
+    # the chain: reduce used exactly what integrate made, plot what reduce made
+    assert {a.sha1 for a in reduce_.inputs if a.sha1} == {a.sha1 for a in integrate.outputs}
+    assert {a.sha1 for a in plot.inputs if a.sha1} == {a.sha1 for a in reduce_.outputs}
+    assert plot.outputs[0].sha1 == pv.sha1_file(powder_run["out"] / "pattern.png")
+    # size threshold: the frame stack is referenced (location + checksum), the PONI is in the bag
+    b = powder_run["bundle"]
+    stack_sha = pv.sha1_file(sim.stack)
+    assert not (b / "data" / stack_sha[:2] / stack_sha).exists()
+    assert [(e["sha1"], Path(e["path"])) for e in rec.external] == [(stack_sha, sim.stack.resolve())]
+    poni_sha = pv.sha1_file(sim.poni)
+    assert (b / "data" / poni_sha[:2] / poni_sha).read_bytes() == sim.poni.read_bytes()
+    assert pv.verify_bundle(b, check_external=True).ok
+
+
+def test_toil_bundle_was_thin_and_is_now_complete(powder_run):
+    if powder_run["runner"] != "toil":
+        pytest.skip("Toil only")
+    b = powder_run["bundle"]
+    original = json.loads((b / "metadata/provenance/toil-original.cwlprov.json").read_text())
+    assert len(original["activity"]) == 1  # what Toil 9.6 writes: the workflow run only
+    ours = json.loads((b / pv.PROV_JSON).read_text())
+    assert len(ours["activity"]) == 4
+    assert "Toil" in pv.load_run(b).engine
+
+
+def test_every_nexus_output_has_the_nxprocess_chain(powder_run):
+    out, sim = powder_run["out"], powder_run["sim"]
+    expected = {"integrated.nxs": ["integrate"], "reduced.nxs": ["integrate", "reduce"]}
+    for name, steps in expected.items():
+        with h5py.File(out / name, "r") as f:
+            groups = sorted(n for n in f["entry"] if n.startswith(pn.GROUP_PREFIX))
+            assert groups == [f"{pn.GROUP_PREFIX}{i:02d}_{s}" for i, s in enumerate(steps, 1)]
+            for i, g in enumerate(groups, 1):
+                grp = f["entry"][g]
+                assert grp.attrs["NX_class"] == "NXprocess"
+                assert int(grp["sequence_index"][()]) == i
+                assert grp["program"][()].decode().startswith("panosc-cwl ")
+                assert "pyFAI" in grp["version"][()].decode() and grp["date"][()].decode().startswith("20")
+                types = {k: grp[k]["type"][()].decode() for k in ("workflow", "job", "prov", "outputs", "step")}
+                assert types == {"workflow": "application/yaml", "job": "application/json",
+                                 "prov": "application/json", "outputs": "application/json",
+                                 "step": "application/json"}
+                assert all(grp[k].attrs["NX_class"] == "NXnote" for k in types)
+            first, last = f["entry"][groups[0]], f["entry"][groups[-1]]
+            assert first["prov"].id == last["prov"].id  # run-wide notes stored once, hard-linked
+            job = json.loads(first["job"]["data"][()])
+            assert job["frames"][0]["checksum"] == "sha1$" + pv.sha1_file(sim.stack)
+            assert "cwlVersion" in first["workflow"]["data"][()].decode()
+            step = json.loads(last["step"]["data"][()])
+            assert step["step"] == steps[-1]
+            # the science is untouched: the recorded data checksum is the file's, the pattern is CeO2's
+            outputs = json.loads(first["outputs"]["data"][()])
+            assert outputs[name.split(".")[0]]["data_sha256"] == pn.data_checksum(out / name)
+        if name == "reduced.nxs":
+            with h5py.File(out / name, "r") as f:
+                x, y = f["entry/mean/two_theta"][()], f["entry/mean/I"][()]
+            peak = x[np.argmax(y)]
+            assert min(abs(peak - t) for t in sim.truth["two_theta_deg"]) < 0.2
+    shown = json.loads(cli("provenance", "show", str(out / "reduced.nxs"), "--json").stdout)
+    assert [s["name"] for s in shown["steps"]] == ["integrate", "reduce", "plot_pattern"]
+    assert [g["sequence_index"] for g in shown["nxprocess"]] == [1, 2]
+
+
+def test_rerun_reproduces_output_checksums(powder_run, tmp_path):
+    res = cli("provenance", "rerun", str(powder_run["out"] / "reduced.nxs"), "--workdir", str(tmp_path / "re"), "--json")
+    rep = json.loads(res.stdout)
+    assert rep["ok"], rep
+    assert {c["output"]: c["checksum"] for c in rep["comparisons"]} == {
+        "integrated": "data_sha256", "reduced": "data_sha256", "plot": "sha1"}
+
+
+def test_no_secret_in_bundle_or_nexus(powder_run):
+    b = powder_run["bundle"]
+    run_json = json.loads((b / pv.PANOSC_DIR / "run.json").read_text())
+    assert "HOME" in run_json["environment"] or "PATH" in run_json["environment"]
+    assert SECRET_NAME not in run_json["environment"] and "DB_PASSWORD" not in run_json["environment"]
+    places = [p for p in b.rglob("*") if p.is_file()] + list(powder_run["out"].glob("*.nxs"))
+    for p in places:
+        data = p.read_bytes()
+        assert SECRET_VALUE.encode() not in data, p
+        assert SECRET_NAME.encode() not in data, p
+
+
+def test_rocrate(powder_run, tmp_path):
+    out = tmp_path / "crate"
+    cli("provenance", "to-rocrate", str(powder_run["bundle"]), "-o", str(out))
+    graph = {e["@id"]: e for e in json.loads((out / "ro-crate-metadata.json").read_text())["@graph"]}
+    actions = [e for e in graph.values() if e["@type"] == "CreateAction"]
+    assert len(actions) == 4  # the run + one per step
+    assert graph["./"]["mainEntity"]["@id"] == "packed.cwl"
+    assert (out / "data" / "reduced.nxs").exists()
+    assert any(i.startswith("file://") for i in graph)  # the large stack: referenced by location
+
+
+# ------------------------------------------------------------------ tampering and failed writes
+@pytest.mark.xdist_group("provenance-cwltool")
+def test_tampered_file_is_named(tmp_path_factory, tmp_path):
+    runs = [get_run("cwltool", tmp_path_factory)["bundle"]]
+    b = shutil.copytree(runs[0], tmp_path / "bundle")
+    rec = pv.load_run(b)
+    reduced = next(a for a in rec.outputs if a.basename == "reduced.nxs")
+    victim = b / "data" / reduced.sha1[:2] / reduced.sha1
+    with open(victim, "r+b") as fh:
+        fh.seek(victim.stat().st_size // 2)
+        fh.write(b"\x00tampered\x00")
+    res = cli("provenance", "verify", str(b), check=False)
+    assert res.returncode == 1
+    assert f"data/{reduced.sha1[:2]}/{reduced.sha1} (reduced.nxs): sha1 checksum mismatch" in res.stderr
+    assert "INVALID" in res.stdout
+    # a tag file too (the PROV itself)
+    shutil.copytree(runs[0], tmp_path / "bundle2")
+    prov = tmp_path / "bundle2" / pv.PROV_JSON
+    prov.write_text(prov.read_text().replace("integrate", "integrat3"))
+    res = cli("provenance", "verify", str(tmp_path / "bundle2"), check=False)
+    assert res.returncode == 1 and pv.PROV_JSON in res.stderr
+
+
+@pytest.mark.xdist_group("provenance-cwltool")
+@pytest.mark.parametrize("where", ["hdf5-write", "rename"])
+def test_failed_nexus_write_leaves_file_byte_identical(tmp_path_factory, tmp_path, monkeypatch, where):
+    runs = [get_run("cwltool", tmp_path_factory)["out"]]
+    target = shutil.copy(runs[0] / "reduced.nxs", tmp_path / "reduced.nxs")
+    before = Path(target).read_bytes()
+    if where == "hdf5-write":  # an HDF5 error in the middle of writing the groups
+        real = h5py.Group.create_dataset
+        calls = {"n": 0}
+
+        def failing(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise OSError("simulated HDF5 write error (disk full)")
+            return real(self, *a, **k)
+
+        monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    else:  # the process dies just before the rename
+        def no_rename(*a, **k):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        pn.to_nexus(runs[0] / "provenance", [target])
+    monkeypatch.undo()
+    assert Path(target).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reduced.nxs"]  # no temporary file left
