@@ -454,15 +454,20 @@ def plot_reconstruction(path: str | os.PathLike, output: str | os.PathLike, trut
     def central(a: np.ndarray) -> np.ndarray:
         return a[a.shape[0] // 2] if a.ndim == 3 else a
 
+    # zoom on the object (where the first row's amplitude is above 5 % of its maximum), 8 px margin
+    ref = np.abs(central(rows[-1][1]))
+    idx = [np.flatnonzero((ref > 0.05 * ref.max()).any(axis=1 - d)) for d in range(2)]
+    zoom = tuple(slice(max(i.min() - 8, 0), i.max() + 9) if i.size else slice(None) for i in idx)
     fig, axes = plt.subplots(len(rows), 2, figsize=(8, 3.8 * len(rows)), squeeze=False)
     for (label, obj), (ax_a, ax_p) in zip(rows, axes):
-        o = central(obj)
+        o = central(obj)[zoom]
         amp = np.abs(o)
         im = ax_a.imshow(amp, cmap="gray")
         ax_a.set_title(f"{label}: amplitude")
         fig.colorbar(im, ax=ax_a, shrink=0.8)
         ph = np.where(amp > 0.1 * amp.max(), np.angle(o), np.nan)
-        im = ax_p.imshow(ph, cmap="twilight", vmin=-np.pi, vmax=np.pi)
+        lim = float(np.nanmax(np.abs(ph))) if np.isfinite(ph).any() else np.pi
+        im = ax_p.imshow(ph, cmap="coolwarm", vmin=-lim, vmax=lim)
         ax_p.set_title(f"{label}: phase (rad)")
         fig.colorbar(im, ax=ax_p, shrink=0.8)
     head = title or Path(path).name

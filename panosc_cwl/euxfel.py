@@ -118,6 +118,10 @@ def parse_frames(text: str, n_total: int, field_name: str = "frames") -> np.ndar
     try:
         if ":" in text:
             parts = [int(p) if p else None for p in text.split(":")]
+            if len(parts) > 3 or any(p is not None and p < 0 for p in parts) or (len(parts) == 3 and parts[2] == 0):
+                raise ValueError
+            if parts[1] is not None and parts[1] > n_total:
+                raise InputError(f"'{text}' goes past the {n_total} frames of the file", field=field_name)
             idx = np.arange(n_total)[slice(*parts)]
         else:
             idx = np.array([int(p) for p in text.split(",")], dtype=int)
@@ -168,13 +172,10 @@ class VirtualCXI:
     def n_frames(self) -> int:
         return int(self.data.shape[0])
 
-    def frames(self, index: np.ndarray) -> np.ndarray:
-        """Module data (frames, 16, 512, 128) as float32: the data plane of raw (data, gain) frames."""
-        out = np.empty((len(index), N_MODULES) + MODULE_SHAPE, dtype=np.float32)
-        for i, k in enumerate(index):
-            block = self.data[int(k)]
-            out[i] = block[:, 0] if block.ndim == 4 else block
-        return out
+    def frame(self, k: int) -> np.ndarray:
+        """Module data (16, 512, 128) of frame ``k`` as float32: the data plane of raw (data, gain) frames."""
+        block = self.data[int(k)]
+        return (block[:, 0] if block.ndim == 4 else block).astype(np.float32)
 
     def ids(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.h5["entry_1/trainId"][()][index], self.h5["entry_1/pulseId"][()][index]
@@ -197,9 +198,16 @@ def dark_constants(cxi: str | Path, run_dir: str | Path | None, frames: str, *, 
     """
     with VirtualCXI(cxi, run_dir) as v:
         idx = parse_frames(frames, v.n_frames, "dark_frames")
-        data = v.frames(idx)
-    offset = data.mean(axis=0)
-    noise = data.std(axis=0)
+        # one frame in memory at a time: Welford's running mean and variance
+        offset = np.zeros((N_MODULES,) + MODULE_SHAPE)
+        m2 = np.zeros_like(offset)
+        for n, k in enumerate(idx, start=1):
+            x = v.frame(k)
+            delta = x - offset
+            offset += delta / n
+            m2 += delta * (x - offset)
+    noise = np.sqrt(m2 / len(idx)).astype(np.float32)
+    offset = offset.astype(np.float32)
     med = float(np.median(noise[noise > 0])) if np.any(noise > 0) else 0.0
     bad = (noise <= 0) | (noise > noise_sigma * max(med, 1e-6))
     if len(idx) < 2:
@@ -224,7 +232,11 @@ def read_constants(path: str | Path) -> dict:
     import h5py
 
     p = require_file(path, "constants")
-    with h5py.File(p, "r") as h5:
+    try:
+        h5 = h5py.File(p, "r")
+    except OSError:
+        raise InputError(f"cannot open {p.name} as HDF5", field="constants") from None
+    with h5:
         if "entry/offset" not in h5:
             raise InputError(f"{p.name} has no /entry/offset: not a constants file", field="constants")
         out = {k: h5[f"entry/{k}"][()] for k in ("offset", "noise", "bad_pixels") if f"entry/{k}" in h5}
@@ -239,21 +251,24 @@ def correct(cxi: str | Path, run_dir: str | Path | None, constants: str | Path, 
     """Offset-correct the selected frames; bad pixels become NaN. Output: (frames, 16, 512, 128) float32."""
     import h5py
 
-    consts = read_constants(constants)
     with VirtualCXI(cxi, run_dir) as v:
         idx = parse_frames(frames, v.n_frames, "frames")
-        data = v.frames(idx)
+    consts = read_constants(constants)
+    bad = consts["bad_pixels"].astype(bool) if "bad_pixels" in consts else None
+    with VirtualCXI(cxi, run_dir) as v, atomic_path(output, overwrite=overwrite) as tmp:
         train, pulse = v.ids(idx)
-    data -= consts["offset"][None]
-    if "bad_pixels" in consts:
-        data[:, consts["bad_pixels"].astype(bool)] = np.nan
-    with atomic_path(output, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
             entry = new_nexus_file(h5, title="AGIPD offset-corrected module data")
-            ds = entry.create_group("data")
-            set_attrs(ds, NX_class="NXdata", signal="data")
-            d = ds.create_dataset("data", data=data, chunks=(1, 1) + MODULE_SHAPE, compression="gzip")
+            grp = entry.create_group("data")
+            set_attrs(grp, NX_class="NXdata", signal="data")
+            d = grp.create_dataset("data", shape=(len(idx), N_MODULES) + MODULE_SHAPE, dtype=np.float32,
+                                   chunks=(1, 1) + MODULE_SHAPE, compression="gzip")
             d.attrs["units"] = "ADU"
+            for i, k in enumerate(idx):  # one frame in memory at a time
+                frame = v.frame(k) - consts["offset"]
+                if bad is not None:
+                    frame[bad] = np.nan
+                d[i] = frame
             entry.create_dataset("trainId", data=train)
             entry.create_dataset("pulseId", data=pulse)
             entry.create_dataset("frame_index", data=idx)
@@ -265,7 +280,11 @@ def assemble(corrected: str | Path, geom, output: str | Path, *, overwrite: bool
     import h5py
 
     p = require_file(corrected, "corrected")
-    with h5py.File(p, "r") as h5:
+    try:
+        h5 = h5py.File(p, "r")
+    except OSError:
+        raise InputError(f"cannot open {p.name} as HDF5", field="corrected") from None
+    with h5:
         if "entry/data/data" not in h5:
             raise InputError(f"{p.name} has no /entry/data/data (output of 'euxfel correct')", field="corrected")
         src = h5["entry/data/data"]
@@ -316,7 +335,8 @@ class MockRun:
         return f"{FRAMES_PER_TRAIN}:{FRAMES_PER_TRAIN + self.dark_frames}"
 
 
-def make_mock_run(run_dir: str | Path, mock: MockRun | None = None, *, geometry_out: str | Path | None = None) -> MockRun:
+def make_mock_run(run_dir: str | Path, mock: MockRun | None = None, *, geometry_out: str | Path | None = None,
+                  overwrite: bool = False) -> MockRun:
     """A European XFEL SPB run (extra-data's mock) with powder rings in the first train and darks in the second.
 
     Only ``signal_frames + dark_frames`` frames per module are written (the rest stay unallocated
@@ -354,7 +374,7 @@ def make_mock_run(run_dir: str | Path, mock: MockRun | None = None, *, geometry_
                 ds[FRAMES_PER_TRAIN + i, 0] = np.clip(np.rint(raw), 0, 65535).astype(np.uint16)
         mock.files.append(str(path))
     if geometry_out is not None:
-        with atomic_path(geometry_out) as tmp:
+        with atomic_path(geometry_out, overwrite=overwrite) as tmp:
             geom.write_crystfel_geom(str(tmp), clen=mock.distance,
                                      photon_energy=12398.419843320026e-10 / mock.wavelength, adu_per_ev=0.0075)
     truth = asdict(mock) | {"signal_selection": mock.signal_selection, "dark_selection": mock.dark_selection}

@@ -493,6 +493,18 @@ def _cwl_type(t: CwlType, name: str, taken: set[str] = frozenset()):
     return t.base + ("[]" if t.array else "") + ("?" if t.optional else "")
 
 
+def _yaml_safe(value):
+    """Strings with control or line-separator characters double-quoted, so YAML keeps them exactly
+    (a plain scalar would turn e.g. NEL into a space when read back)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(value, list):
+        return [_yaml_safe(v) for v in value]
+    if isinstance(value, str) and not value.isprintable():
+        return DoubleQuotedScalarString(value)
+    return value
+
+
 def tool_id(notebook: str | os.PathLike) -> str:
     """``nb-<notebook stem>``, the tool id and default file name."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(notebook).stem).strip("-") or "notebook"
@@ -509,7 +521,7 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
         paras = [textwrap.fill(" ".join(par.split()), 100) if not par.lstrip().startswith(("-", "*", "|", "    "))
                  else par.rstrip() for par in s.strip().split("\n\n")]
         s = "\n\n".join(paras)
-        return LiteralScalarString(s + "\n") if "\n" in s else s
+        return LiteralScalarString(s + "\n") if "\n" in s else _yaml_safe(s)
 
     tool_dir = Path(tool_path).resolve().parent
     rel = Path(os.path.relpath(spec.path.resolve(), tool_dir)).as_posix()
@@ -524,7 +536,7 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
                                  "label": prm.name.replace("_", " ").strip().capitalize() or prm.name,
                                  "doc": text(prm.doc)}
         if prm.has_default:
-            entry["default"] = prm.default
+            entry["default"] = _yaml_safe(prm.default)
         inputs[prm.name] = entry
     inputs[NOTEBOOK_INPUT] = {
         "type": "File", "default": {"class": "File", "location": rel}, "label": "Notebook",
@@ -578,13 +590,15 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
 def _flow_lists(obj):
     """Short lists of scalars in flow style (``[a, b]``), as the hand-written tools have them."""
     from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
     if isinstance(obj, dict):
         return {k: _flow_lists(v) for k, v in obj.items()}
     if isinstance(obj, list):
         items = [_flow_lists(v) for v in obj]
         if all(not isinstance(v, (dict, list)) for v in items):
-            seq = CommentedSeq(items)
+            # a URL unquoted in a flow sequence trips YAML 1.1 readers (libyaml): quote strings with ':'
+            seq = CommentedSeq([DoubleQuotedScalarString(v) if isinstance(v, str) and ":" in v else v for v in items])
             seq.fa.set_flow_style()
             return seq
         return items
@@ -738,6 +752,13 @@ def coerce_parameters(nb, parameters: dict) -> dict:
     return out
 
 
+def _import_nbconvert() -> None:
+    try:
+        import nbconvert.exporters.html  # noqa: F401
+    except Exception:  # render_report imports it again and reports the problem
+        pass
+
+
 def render_report(executed, report: str | os.PathLike) -> Path:
     """HTML of an executed notebook (node or path) with nbconvert, written atomically."""
     import nbformat
@@ -769,6 +790,11 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
     nb = read_notebook(notebook)
     _tag_parameters_cell(nb)
     parameters = coerce_parameters(nb, parameters)
+    if report is not None:
+        # nbconvert takes ~0.5 s to import: do it while the kernel starts (another process) instead of after
+        import threading
+
+        threading.Thread(target=_import_nbconvert, daemon=True).start()
     failure = None
     try:
         executed = papermill.execute_notebook(nb, str(output), parameters=parameters, progress_bar=False,

@@ -297,6 +297,7 @@ class StepRun:
     batch_job_ids: list[str] = field(default_factory=list)
     slurm_job_ids: list[str] = field(default_factory=list)
     tool: str | None = None
+    nested_prov: str | None = None  # cwltool keeps a sub-workflow's PROV in its own document
 
 
 @dataclass
@@ -318,22 +319,28 @@ class RunRecord:
         return asdict(self)
 
 
-def run_from_prov(prov: Mapping, packed: Mapping | None = None) -> RunRecord:
-    """Read a CWLProv PROV-JSON document (cwltool's, or Toil's once completed) into a RunRecord."""
+def run_from_prov(prov: Mapping, packed: Mapping | None = None, nested: Mapping[str, Mapping] | None = None
+                  ) -> RunRecord:
+    """Read a CWLProv PROV-JSON document (cwltool's, or Toil's once completed) into a RunRecord.
+
+    ``nested`` (file name -> PROV-JSON) holds the documents cwltool writes for sub-workflows;
+    their steps are listed as ``<step>/<sub-step>`` right after the step that ran them."""
     ents: dict[str, dict] = {}
-    for eid, attrs in _records(prov, "entity").items():
-        merged: dict = {}
-        for a in _as_list(attrs):
-            merged.update(a)
-        ents[eid] = merged
     general = {}
-    for r in _records(prov, "specializationOf").values():
-        for x in _as_list(r):
-            general[x["prov:specificEntity"]] = x["prov:generalEntity"]
     members: dict[str, list[str]] = {}
-    for r in _records(prov, "hadMember").values():
-        for x in _as_list(r):
-            members.setdefault(x["prov:collection"], []).append(x["prov:entity"])
+    # entities are shared between a run's documents: index them over all of them
+    for doc in [prov, *(nested or {}).values()]:
+        for eid, attrs in _records(doc, "entity").items():
+            merged: dict = ents.setdefault(eid, {})
+            for a in _as_list(attrs):
+                merged.update(a)
+        for r in _records(doc, "specializationOf").values():
+            for x in _as_list(r):
+                general[x["prov:specificEntity"]] = x["prov:generalEntity"]
+        for r in _records(doc, "hadMember").values():
+            for x in _as_list(r):
+                if x["prov:entity"] not in members.get(x["prov:collection"], []):
+                    members.setdefault(x["prov:collection"], []).append(x["prov:entity"])
 
     def artifact(eid: str, role: str) -> Artifact:
         attrs = ents.get(eid, {})
@@ -385,7 +392,9 @@ def run_from_prov(prov: Mapping, packed: Mapping | None = None) -> RunRecord:
         elif "wfprov:ProcessRun" in types:
             name = label.rsplit("#", 1)[-1].split("/")[-1] if "#" in label else label
             sw = attrs.get("panosc:software")
+            sub = [str(_plain(x)).split(":", 1)[-1] for x in _as_list(attrs.get("prov:has_provenance", []))]
             steps.append(StepRun(
+                nested_prov=next((x for x in sub if x.endswith(".cwlprov.json")), None),
                 name=name, activity=aid,
                 started=_plain(started.get(aid) or attrs.get("prov:startTime")),
                 ended=_plain(ended.get(aid) or attrs.get("prov:endTime")),
@@ -400,11 +409,19 @@ def run_from_prov(prov: Mapping, packed: Mapping | None = None) -> RunRecord:
         a = acts[run_id]
         steps.append(StepRun("main", run_id, _plain(started.get(run_id) or a.get("prov:startTime")),
                              _plain(ended.get(run_id)), inputs=used.get(run_id, []), outputs=gen.get(run_id, [])))
+    for s in list(steps):
+        if s.nested_prov and nested and s.nested_prov in nested:
+            inner = run_from_prov(nested[s.nested_prov], packed, nested)
+            s.ended = s.ended or inner.ended
+            s.outputs = s.outputs or inner.outputs
+            for sub_step in inner.steps:
+                sub_step.name = f"{s.name}/{sub_step.name}"
+                steps.append(sub_step)
     steps.sort(key=lambda s: (s.started or "", s.ended or ""))
     if packed is not None:
         tools = step_tools(packed)
         for s in steps:
-            s.tool = tools.get(s.name, s.tool)
+            s.tool = tools.get(re.sub(r"_\d+$", "", s.name.split("/")[-1]), s.tool)
             if not s.software:
                 s.software = declared_software(packed, s.name)
     run_outputs = [a for a in gen.get(run_id, [])]
@@ -433,9 +450,15 @@ def _short(ident: str) -> str:
 
 
 def step_tools(packed: Mapping) -> dict[str, str]:
-    """Step name -> the id of the tool it runs (``#pyfai-integrate1d.cwl``)."""
+    """Step name -> the id of the tool it runs (``pyfai-integrate1d.cwl``); the main workflow's
+    steps win over a sub-workflow's of the same name."""
+    out: dict[str, str] = {}
     main = main_process(packed)
-    return {_short(s["id"]): str(s.get("run", "")).lstrip("#") for s in main.get("steps", []) if isinstance(s, dict)}
+    for proc in [p for p in _graph(packed) if p is not main] + [main]:
+        for s in proc.get("steps", []) or []:
+            if isinstance(s, dict):
+                out[_short(s["id"])] = str(s.get("run", "")).lstrip("#")
+    return out
 
 
 def _software_reqs(proc: Mapping) -> dict[str, list[str]]:
@@ -467,7 +490,7 @@ def declared_software(packed: Mapping, step: str) -> dict[str, str]:
     procs = {str(p.get("id", "")).lstrip("#"): p for p in _graph(packed)}
     main = main_process(packed)
     reqs = _software_reqs(main)
-    tool = step_tools(packed).get(step)
+    tool = step_tools(packed).get(re.sub(r"_\d+$", "", step.split("/")[-1]))
     if tool and tool in procs:
         reqs.update(_software_reqs(procs[tool]))
     out = {}
@@ -485,6 +508,13 @@ def load_packed(bundle: Path) -> dict | None:
     return YAML(typ="safe", pure=True).load(p.read_text(encoding="utf-8"))
 
 
+def nested_provs(bundle: Path) -> dict[str, dict]:
+    """The sub-workflow PROV documents of a cwltool bundle (file name -> PROV-JSON)."""
+    folder = bundle / "metadata" / "provenance"
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("*.cwlprov.json")
+            if p.name != "primary.cwlprov.json" and "toil-original" not in p.name}
+
+
 def load_run(bundle: str | os.PathLike) -> RunRecord:
     """The run recorded in a bundle (cwltool's or a completed Toil one)."""
     b = check_bundle(bundle)
@@ -492,7 +522,7 @@ def load_run(bundle: str | os.PathLike) -> RunRecord:
         prov = json.loads((b / PROV_JSON).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise BundleError(f"{PROV_JSON} is not valid JSON ({exc})", field="bundle") from None
-    rec = run_from_prov(prov, load_packed(b))
+    rec = run_from_prov(prov, load_packed(b), nested_provs(b))
     ext = b / PANOSC_DIR / "external.json"
     if ext.exists():
         rec.external = json.loads(ext.read_text())

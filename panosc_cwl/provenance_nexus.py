@@ -19,7 +19,10 @@ byte-identical.
 "Data checksum": our NeXus files carry time stamps (``file_time``, ``date``), so two runs never
 give byte-identical files. :func:`data_checksum` is SHA-256 over every dataset's path, dtype,
 shape and values, in name order, leaving out our provenance groups and the time-stamp datasets
-(``date``, ``start_time``, ``end_time``, ``file_time``); attributes are not included. ``rerun``
+(``date``, ``start_time``, ``end_time``, ``file_time``); attributes are not included, and a string
+that is an absolute file path counts by its file name only (runners stage inputs in random
+folders). Executed notebooks are compared by :func:`notebook_checksum`; rendered HTML reports
+(random staging paths and cell ids inside) are not compared. ``rerun``
 compares NeXus outputs by data checksum and every other output by its SHA-1.
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +47,7 @@ MARK = "panosc-cwl provenance"
 TIME_NAMES = {"date", "start_time", "end_time", "file_time"}
 SHARED_NOTES = ("workflow", "job", "prov", "outputs")
 SLICE_BYTES = 64 << 20
+ABS_PATH = re.compile(rb"^/[^\0\n]*[^/]$")
 
 
 # ------------------------------------------------------------------ data checksum
@@ -52,7 +57,10 @@ def _update_dataset(h, ds) -> None:
         val = ds[()]
         items = val.ravel().tolist() if isinstance(val, np.ndarray) else [val]
         for x in items:
-            h.update(x if isinstance(x, bytes) else str(x).encode())
+            x = x if isinstance(x, bytes) else str(x).encode()
+            if ABS_PATH.match(x):  # runners stage inputs in random folders: keep the file name only
+                x = x.rsplit(b"/", 1)[-1]
+            h.update(x)
             h.update(b"\0")
         return
     if ds.size == 0:
@@ -83,23 +91,57 @@ def data_checksum(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def compare_checksum(path: Path) -> dict:
-    """What rerun compares for one output: data checksum for HDF5, SHA-1 for the rest."""
+def notebook_checksum(path: str | os.PathLike) -> str:
+    """SHA-256 of an executed notebook's cell sources and outputs, without metadata (papermill's
+    timings), execution counts and the injected-parameters cell (it holds staging paths)."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cells = []
+    for c in nb.cells:
+        if "injected-parameters" in c.get("metadata", {}).get("tags", []):
+            continue
+        outs = [{k: v for k, v in o.items() if k not in ("metadata", "execution_count")} for o in c.get("outputs", [])]
+        cells.append({"type": c.cell_type, "source": c.source, "outputs": outs})
+    return hashlib.sha256(json.dumps(cells, sort_keys=True).encode()).hexdigest()
+
+
+#: rendered HTML reports embed random staging paths and cell ids; their notebook is compared instead
+NOT_COMPARED = (".html", ".htm")
+
+
+def compare_checksum(path: Path, name: str | None = None) -> dict:
+    """What rerun compares for one output: data checksum for HDF5, normalised checksum for a
+    notebook, SHA-1 for the rest (``name``: the file's real name, for a bundle's ``data/<sha1>``)."""
     out = {"sha1": pv.sha1_file(path)}
     if is_hdf5(path):
         out["data_sha256"] = data_checksum(path)
+    elif Path(name or path.name).suffix == ".ipynb":
+        out["notebook_sha256"] = notebook_checksum(path)
     return out
+
+
+def output_paths(outputs: dict) -> dict[str, Path]:
+    """Workflow output name -> file path (arrays as ``name[i]``) from a runner's output object."""
+    found: dict[str, Path] = {}
+    for name, val in outputs.items():
+        items = val if isinstance(val, list) else [val]
+        for i, v in enumerate(items):
+            if isinstance(v, dict) and v.get("class") == "File" and v.get("path"):
+                found[name if not isinstance(val, list) else f"{name}[{i}]"] = Path(v["path"])
+    return found
 
 
 # ------------------------------------------------------------------ lineage
 def lineage(rec: pv.RunRecord, sha1: str | None, basename: str) -> list[pv.StepRun]:
     """Steps that led to the file (its generating step and all upstream steps), in execution order."""
     producer = {}
-    for s in rec.steps:
+    for s in rec.steps:  # later (inner) steps win over the sub-workflow step that contains them
         for a in s.outputs:
-            producer[a.key] = s
-            if a.basename:
-                producer.setdefault(("name", a.basename), s)
+            for m in [a, *a.members]:
+                producer[m.key] = s
+                if m.basename:
+                    producer[("name", m.basename)] = s
     start = producer.get(f"data:{sha1}") if sha1 else None
     start = start or producer.get(("name", basename))
     if start is None:
@@ -139,6 +181,18 @@ def _entry(h5):
     raise InputError(f"no NXentry group in {h5.filename}", field="file")
 
 
+def has_nxentry(path: str | os.PathLike) -> bool:
+    """True for HDF5 files with an ``NXentry`` to hold the NXprocess chain (NeXus, not bare HDF5)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            _entry(h5)
+        return True
+    except (OSError, InputError):
+        return False
+
+
 def _note(parent, name: str, mime: str, text: str, description: str):
     g = parent.create_group(name)
     g.attrs["NX_class"] = "NXnote"
@@ -164,8 +218,12 @@ def _bundle_texts(bundle: Path) -> dict[str, str]:
     run_path = bundle / pv.PANOSC_DIR / "run.json"
     run = json.loads(run_path.read_text()) if run_path.exists() else {}
     run.pop("environment", None)  # the environment stays in the bundle, not in every data file
-    return {"workflow": buf.getvalue(), "job": job_path.read_text(encoding="utf-8"),
-            "prov": (bundle / pv.PROV_JSON).read_text(encoding="utf-8"), "run": json.dumps(run)}
+    texts = {"workflow": buf.getvalue(), "job": job_path.read_text(encoding="utf-8"),
+             "prov": (bundle / pv.PROV_JSON).read_text(encoding="utf-8"), "run": json.dumps(run)}
+    nested = pv.nested_provs(bundle)
+    if nested:
+        texts["prov_subworkflows"] = json.dumps(nested)
+    return texts
 
 
 def _program(packed: dict, tool: str | None) -> str:
@@ -178,11 +236,11 @@ def _program(packed: dict, tool: str | None) -> str:
 
 
 def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
-             output_checksums: dict[str, dict] | None = None) -> list[NexusExport]:
+             outputs_at: dict[str, Path] | None = None) -> list[NexusExport]:
     """Write the NXprocess chain of ``bundle`` into each NeXus file (atomically, one file at a time).
 
-    ``output_checksums`` (workflow output name -> checksums) is what ``rerun`` will compare;
-    without it the NeXus files given are measured here and the rest come from the PROV.
+    ``outputs_at`` (workflow output name -> file) lets every output be measured for ``rerun``;
+    without it the NeXus files given are measured here and the rest keep the PROV's SHA-1.
     """
     import h5py
 
@@ -194,16 +252,29 @@ def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
     for p in paths:
         if not is_hdf5(p):
             raise InputError(f"{p} is not a NeXus/HDF5 file", field="file")
+    for p in paths:
+        if not has_nxentry(p):
+            raise InputError(f"no NXentry group in {p}", field="file")
     sums = {p: compare_checksum(p) for p in paths}
     outputs: dict[str, dict] = {}
     for a in rec.outputs:
         name = a.role.rsplit("/", 1)[-1]
-        outputs[name] = {"basename": a.basename, "sha1": a.sha1}
-        for p, s in sums.items():
-            if p.name == a.basename:
-                outputs[name]["data_sha256"] = s.get("data_sha256")
-    for name, s in (output_checksums or {}).items():
-        outputs.setdefault(name, {}).update({k: v for k, v in s.items() if v})
+        if a.members:
+            for i, m in enumerate(a.members):
+                outputs[f"{name}[{i}]"] = {"basename": m.basename, "sha1": m.sha1}
+        else:
+            outputs[name] = {"basename": a.basename, "sha1": a.sha1}
+    by_name = {p.name: s for p, s in sums.items()}
+    for name, path in (outputs_at or {}).items():
+        if Path(path).is_file() and Path(path).name not in by_name:
+            by_name[Path(path).name] = compare_checksum(Path(path))
+    for entry in outputs.values():
+        if entry["basename"] in by_name:
+            entry.update(by_name[entry["basename"]])
+        elif entry.get("sha1"):  # measure the bundle's copy (same bytes as the output at run time)
+            copy = b / "data" / entry["sha1"][:2] / entry["sha1"]
+            if copy.is_file():
+                entry.update(compare_checksum(copy, entry["basename"]))
     texts["outputs"] = json.dumps(outputs, indent=1, sort_keys=True)
     results = []
     for p in paths:
@@ -217,7 +288,7 @@ def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
                     del entry[name]
                 shared = {}
                 for i, s in enumerate(steps, 1):
-                    gname = f"{GROUP_PREFIX}{i:02d}_{s.name}"
+                    gname = f"{GROUP_PREFIX}{i:02d}_{s.name.replace('/', '.')}"
                     g = entry.create_group(gname)
                     g.attrs["NX_class"] = "NXprocess"
                     g.attrs["provenance_source"] = MARK
@@ -238,6 +309,10 @@ def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
                                                   "every workflow output with its checksums")
                         shared["run"] = _note(g, "run", "application/json", texts["run"],
                                               "runner and batch system")
+                        if "prov_subworkflows" in texts:
+                            shared["prov_subworkflows"] = _note(
+                                g, "prov_subworkflows", "application/json", texts["prov_subworkflows"],
+                                "PROV-JSON of each sub-workflow run (file name -> document)")
                     else:
                         for key, obj in shared.items():
                             g[key] = obj  # hard link: stored once
@@ -270,7 +345,8 @@ class NexusProvenance:
         from ruamel.yaml import YAML
 
         packed = YAML(typ="safe", pure=True).load(self.notes["workflow"]) if "workflow" in self.notes else None
-        return pv.run_from_prov(json.loads(self.notes["prov"]), packed)
+        nested = json.loads(self.notes["prov_subworkflows"]) if "prov_subworkflows" in self.notes else None
+        return pv.run_from_prov(json.loads(self.notes["prov"]), packed, nested)
 
 
 def _text(ds) -> str:
@@ -292,13 +368,15 @@ def read_nexus(path: str | os.PathLike) -> NexusProvenance:
         groups, notes = [], {}
         for name in sorted(n for n in entry if n.startswith(GROUP_PREFIX)):
             g = entry[name]
+            if g.attrs.get("provenance_source") != MARK or "sequence_index" not in g:
+                continue
             info = {"group": g.name, "sequence_index": int(g["sequence_index"][()])}
             for key in ("program", "version", "date", "description"):
                 if key in g:
                     info[key] = _text(g[key])
             if "step" in g:
                 info["step"] = json.loads(_text(g["step"]["data"]))
-            for key in (*SHARED_NOTES, "run"):
+            for key in (*SHARED_NOTES, "run", "prov_subworkflows"):
                 if key in g and key not in notes:
                     notes[key] = _text(g[key]["data"])
                     info.setdefault("note_types", {})[key] = _text(g[key]["type"])
@@ -317,7 +395,8 @@ class RerunReport:
 
     @property
     def ok(self) -> bool:
-        return bool(self.comparisons) and all(c["equal"] for c in self.comparisons)
+        compared = [c for c in self.comparisons if c["equal"] is not None]
+        return bool(compared) and all(c["equal"] for c in compared)
 
 
 def check_job_inputs(job: dict) -> None:
@@ -359,19 +438,24 @@ def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, run
     res = run(req, on_line=on_line)
     report = RerunReport(wd / "out")
     expected = json.loads(prov.notes["outputs"])
+    own = data_checksum(prov.path)  # the file itself as it is now (its provenance groups excluded)
+    produced = output_paths(res.outputs)
+    by_basename = {p.name: p for p in produced.values()}
     for name, exp in sorted(expected.items()):
-        got_obj = res.outputs.get(name)
-        got_path = Path(got_obj["path"]) if isinstance(got_obj, dict) and got_obj.get("path") else None
+        got_path = by_basename.get(exp.get("basename") or "") or produced.get(name)
         if got_path is None:
             report.comparisons.append({"output": name, "equal": False, "detail": "not produced by the re-run"})
             continue
+        if got_path.suffix.lower() in NOT_COMPARED:
+            report.comparisons.append({"output": name, "basename": exp.get("basename"), "checksum": None,
+                                       "equal": None, "path": str(got_path),
+                                       "detail": "rendered HTML report: not compared (embeds staging paths)"})
+            continue
         got = compare_checksum(got_path)
-        kind = "data_sha256" if exp.get("data_sha256") and "data_sha256" in got else "sha1"
+        kind = next((k for k in ("data_sha256", "notebook_sha256") if exp.get(k) and k in got), "sha1")
         report.comparisons.append({"output": name, "basename": exp.get("basename"), "checksum": kind,
                                    "expected": exp.get(kind), "got": got[kind],
                                    "equal": exp.get(kind) == got[kind], "path": str(got_path)})
-    # the file itself, as it is now (its provenance groups are not part of the data checksum)
-    own = data_checksum(prov.path)
     for c in report.comparisons:
         if c.get("basename") == prov.path.name and c["checksum"] == "data_sha256" and c["expected"] != own:
             c["equal"] = False

@@ -45,7 +45,7 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
     import time
 
     from .iorw import is_hdf5
-    from .provenance_nexus import to_nexus
+    from .provenance_nexus import has_nxentry, output_paths, to_nexus
     from .runners import output_files
 
     t0 = time.monotonic()
@@ -58,6 +58,7 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
                              batch_system=req.batch_system, reference_above=reference_above)
     pv.enrich_bundle(bundle, job=job, outputs=result.outputs, reference_above=reference_above,
                      runner=req.runner, batch_system=req.batch_system if req.runner == "toil" else None)
-    nexus = [p for p in output_files(result.outputs) if p.is_file() and is_hdf5(p)]
-    exports = to_nexus(bundle, nexus) if nexus else []
+    # NeXus outputs get the chain; bare HDF5 (no NXentry) has nowhere NeXus-conform to hold it
+    nexus = [p for p in output_files(result.outputs) if p.is_file() and is_hdf5(p) and has_nxentry(p)]
+    exports = to_nexus(bundle, nexus, output_paths(result.outputs)) if nexus else []
     return Recorded(bundle, exports, time.monotonic() - t0)

@@ -50,6 +50,7 @@ class ToilJob:
     ended: dt.datetime | None = None
     batch_ids: list[str] = field(default_factory=list)
     slurm_ids: list[str] = field(default_factory=list)
+    jobs: list[dict] = field(default_factory=list)
 
 
 def _ts(text: str) -> dt.datetime | None:
@@ -61,35 +62,75 @@ def _ts(text: str) -> dt.datetime | None:
     return t.astimezone(dt.timezone.utc)
 
 
-def _step_of(job_name: str, steps: list[str]) -> str | None:
+def step_aliases(packed: Mapping) -> dict[str, str]:
+    """Names that appear in Toil job names -> the top-level step they belong to.
+
+    Toil names a job ``<workflow>.<step>.<tool>``, but inside a sub-workflow or a scatter
+    ``<sub-workflow>.<scatter index>.<tool>``: the tool and sub-workflow ids map back too."""
+    procs = {str(p.get("id", "")).lstrip("#"): p for p in pv._graph(packed)}
+    main = pv.main_process(packed)
+    alias: dict[str, str] = {}
+
+    def strip(ref: str) -> str:
+        return str(ref).lstrip("#").removesuffix(".cwl")
+
+    def walk(proc: Mapping, top: str, depth: int = 0) -> None:
+        for sub in proc.get("steps", []) or []:
+            run = str(sub.get("run", "")).lstrip("#")
+            alias.setdefault(strip(run), top)
+            if run in procs and depth < 10:
+                walk(procs[run], top, depth + 1)
+
+    for st in main.get("steps", []) or []:
+        name = _id(st["id"]).split("/")[-1]
+        run = str(st.get("run", "")).lstrip("#")
+        alias[strip(run)] = name
+        if run in procs and procs[run].get("class") == "Workflow":
+            walk(procs[run], name)
+    for st in main.get("steps", []) or []:
+        name = _id(st["id"]).split("/")[-1]
+        alias[name] = name  # a step's own name wins
+    return alias
+
+
+def _step_of(job_name: str, steps: list[str], alias: Mapping[str, str] | None = None) -> str | None:
     parts = job_name.split(".")
     for s in steps:
         if s in parts:
             return s
+    for part in reversed(parts):
+        if alias and part in alias:
+            return alias[part]
     return None
 
 
-def steps_from_log(log_text: str, steps: list[str]) -> dict[str, ToilJob]:
-    """Per-step start/end times and batch ids from the toil-cwl-runner log."""
+def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | None = None) -> dict[str, ToilJob]:
+    """Per-step start/end times and batch ids from the toil-cwl-runner log (jobs of a
+    sub-workflow or a scatter are counted under the top-level step that ran them)."""
     jobs: dict[str, ToilJob] = {}
     for line in log_text.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line)
         m = ISSUED.search(line)
         if m:
-            step = _step_of(m.group(2), steps)
+            step = _step_of(m.group(2), steps, alias)
             if step:
                 j = jobs.setdefault(step, ToilJob(m.group(2), step))
                 t = _ts(m.group(1))
                 j.started = min(filter(None, [j.started, t]), default=None)
                 j.batch_ids.append(m.group(3))
+                j.jobs.append({"name": m.group(2), "batch_id": m.group(3), "issued": str(t)})
             continue
         m = COMPLETE.search(line)
         if m:
-            step = _step_of(m.group(2), steps)
+            step = _step_of(m.group(2), steps, alias)
             if step:
                 j = jobs.setdefault(step, ToilJob(m.group(2), step))
                 t = _ts(m.group(1))
                 j.ended = max(filter(None, [j.ended, t]), default=None)
+                for sub in j.jobs:
+                    if sub["name"] == m.group(2) and "completed" not in sub:
+                        sub["completed"] = str(t)
+                        break
     return jobs
 
 
@@ -238,7 +279,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
     doc.add_namespace("panosc", pv.PANOSC_NS)
     steps = [s for s in main.get("steps", [])] if main.get("class") == "Workflow" else []
     step_names = [_id(s["id"]).split("/")[-1] for s in steps]
-    jobs = steps_from_log(log_text, step_names)
+    jobs = steps_from_log(log_text, step_names, step_aliases(packed))
     if batch_system == "slurm":
         all_ids = [i for j in jobs.values() for i in j.batch_ids]
         mapping = slurm_ids(all_ids, min([t for j in jobs.values() for t in [j.started] if t], default=None))
@@ -295,6 +336,12 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
             attrs["panosc:batchJobIds"] = ",".join(j.batch_ids)
         if j.slurm_ids:
             attrs["panosc:slurmJobIds"] = ",".join(j.slurm_ids)
+            ids = dict(zip(j.batch_ids, j.slurm_ids)) if len(j.batch_ids) == len(j.slurm_ids) else {}
+            for sub in j.jobs:
+                if sub["batch_id"] in ids:
+                    sub["slurm_job_id"] = ids[sub["batch_id"]]
+        if len(j.jobs) > 1:  # a sub-workflow or scatter: every Toil job it ran, with its times
+            attrs["panosc:toilJobs"] = json.dumps(j.jobs)
         act = doc.activity(f"id:{uuid.uuid4()}", j.started, j.ended, attrs)
         doc.wasAssociatedWith(act, engine, f"wf:main/{name}")
         doc.wasStartedBy(act, None, run, j.started)

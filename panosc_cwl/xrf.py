@@ -142,7 +142,7 @@ def read_map_result(path: str | Path) -> dict[str, np.ndarray]:
             raise InputError(f"{p.name} has no {RESULTS}/parameters group: not a FastXRFLinearFit result",
                              field="result")
         grp = h5[hits[0]]
-        return {k.replace("_", " "): grp[k][()] for k in grp}
+        return {k.replace("_", " "): grp[k][()] for k in grp if not k.endswith("_errors")}
 
 
 def group_ratio(areas: dict, numerator: list[str], denominator: list[str]) -> float:
@@ -159,3 +159,59 @@ def summarise(result: str | Path) -> dict[str, float]:
     """Total fitted area per group over the whole map (for reports and quick checks)."""
     return {k: float(np.sum(v)) for k, v in sorted(read_map_result(result).items())}
 
+
+
+def fit_map_command(map_file: str | Path, dataset: str, config: str | Path, outdir: str | Path, outroot: str, *,
+                    weight: int = 1, refit: int = 0) -> list[str]:
+    """The exact headless PyMca command (this Python's interpreter) that fits every pixel of a map."""
+    import sys
+
+    return [sys.executable, "-m", "PyMca5.PyMcaPhysics.xrf.FastXRFLinearFit", "--cfg", str(config),
+            "--outdir", str(outdir), "--outroot", outroot, "--weight", str(int(weight)), "--refit", str(int(refit)),
+            "--h5", "1", "--edf", "0", "--csv", "0", "--tif", "0", "--dat", "0", f"{map_file}::{dataset}"]
+
+
+def check_map(map_file: str | Path, dataset: str) -> tuple[int, ...]:
+    """Shape of the map dataset; it must be (rows, columns, channels) so PyMca reads a stack."""
+    import h5py
+
+    p = require_file(map_file, "map")
+    try:
+        h5 = h5py.File(p, "r")
+    except OSError:
+        raise InputError(f"cannot open {p.name} as HDF5", field="map") from None
+    with h5:
+        if dataset not in h5 or not isinstance(h5[dataset], h5py.Dataset):
+            raise InputError(f"no dataset '{dataset}' in {p.name}", field="dataset")
+        shape = h5[dataset].shape
+    if len(shape) != 3:
+        raise InputError(f"'{dataset}' in {p.name} has shape {shape}: expected (rows, columns, channels)",
+                         field="dataset")
+    return shape
+
+
+def fit_map(map_file: str | Path, dataset: str, config: str | Path, output: str | Path, *, weight: int = 1,
+            refit: int = 0, overwrite: bool = False) -> tuple[Path, list[str], str]:
+    """Run PyMca's FastXRFLinearFit on a map; its HDF5 result replaces ``output`` atomically.
+
+    ``weight=1`` weights the linear fit by the counts, as the configuration's ``fitweight`` does for
+    the single-spectrum fit. Returns the output path, the command run and PyMca's log.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    check_map(map_file, dataset)
+    load_config(config)
+    out = Path(output)
+    with atomic_path(out, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(dir=out.parent) as work:
+        cmd = fit_map_command(Path(map_file).resolve(), dataset, Path(config).resolve(), Path(work).resolve(), "fit",
+                              weight=weight, refit=refit)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        log = proc.stdout + proc.stderr
+        produced = Path(work) / "fit.h5"
+        if proc.returncode != 0 or not produced.is_file():
+            last = [ln for ln in log.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+            raise InputError(f"PyMca FastXRFLinearFit failed (exit {proc.returncode}): {last[0]}", field="fit")
+        shutil.move(str(produced), tmp)
+    return out, cmd, log

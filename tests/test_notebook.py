@@ -222,7 +222,7 @@ def _kind(value):
     return next(t.__name__ for t in (bool, int, float, str) if isinstance(value, t))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(params=st.lists(parameter_lines(), min_size=1, max_size=6, unique_by=lambda p: p[0]))
 def test_every_generated_tool_loads_with_the_declared_types(params, cwl_loader, tmp_path_factory):
@@ -248,7 +248,7 @@ def test_every_generated_tool_loads_with_the_declared_types(params, cwl_loader, 
     assert inputs["notebook"]["default"]["location"].endswith("/nb/prop.ipynb")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(source=st.lists(st.sampled_from(list("ab=:#;[]()'\",. \n\t1.0e|%!-+*")
                                        + ["None", "True", "File", "type: ", "choices: ", "int", "list"]),
                        max_size=30).map("".join))
@@ -443,3 +443,29 @@ def test_powder_report_tool_text_matches_notebook():
     tool = ROOT / "cwl/tools/nb-powder-report.cwl"
     assert render_tool(read_spec(ROOT / "notebooks/powder-report.ipynb"), tool) == tool.read_text()
     assert shutil.which("panosc-cwl", path=ENV["PATH"])
+
+
+def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
+    """The committed powder-report tool under cwltool: every CeO2 reflection in range found where pyFAI puts it."""
+    from panosc_cwl.simulate import PowderSimulation, simulate_powder
+
+    sim = simulate_powder(tmp_path / "data", PowderSimulation(calibrant="CeO2", n_frames=2, seed=1), edf_frames=0,
+                          tiff_frames=0)
+    cli = str(BIN / "panosc-cwl")
+    for argv in ([cli, "integrate1d", "-q", "--frames", str(sim.stack), "--dataset", sim.dataset, "--poni",
+                  str(sim.poni), "--npt", "2000", "-o", str(tmp_path / "int.nxs")],
+                 [cli, "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
+        proc = subprocess.run(argv, capture_output=True, text=True, env=ENV)
+        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(BIN / "cwltool"), "--quiet", "--outdir", str(tmp_path / "out"),
+                           str(ROOT / "cwl/tools/nb-powder-report.cwl"), "--reduced", str(tmp_path / "red.nxs"),
+                           "--calibrant", "CeO2"], capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split(",") for line in (tmp_path / "out/peaks.csv").read_text().splitlines()[1:]]
+    expected = [t for t in sim.truth["two_theta_deg"] if 1 < t < 50]
+    assert len(rows) >= 8
+    for _, exp, found, diff, _height in rows:
+        assert any(abs(float(exp) - t) < 1e-6 for t in expected)
+        assert abs(float(found) - float(exp)) < 0.01 and abs(float(diff)) < 0.01  # bins are 0.025 deg
+    html = (tmp_path / "out/powder-report.html").read_text()
+    assert "data:image/png;base64" in html and "expected reflections found" in html

@@ -68,7 +68,7 @@ def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def data(tmp_path_factory):
     """Simulated CeO2 frames and job files for the powder and the scattered powder workflow."""
     base = tmp_path_factory.mktemp("slurm-data")
@@ -90,7 +90,7 @@ def data(tmp_path_factory):
     return jobs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cwltool_out(data, tmp_path_factory):
     """The reference: the powder workflow under plain cwltool on this machine."""
     out = tmp_path_factory.mktemp("cwltool-ref")
@@ -101,7 +101,7 @@ def cwltool_out(data, tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm_powder(data, slurm_env, tmp_path_factory):
     """The powder workflow through ``panosc-cwl run --profile ci-local`` (Toil on SLURM).
 

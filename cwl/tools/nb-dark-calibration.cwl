@@ -38,13 +38,13 @@ hints:
     packages:
       papermill:
         version: ['>=2.6']
-        specs: [https://pypi.org/project/papermill/]
+        specs: ["https://pypi.org/project/papermill/"]
       nbconvert:
         version: ['>=7.0']
-        specs: [https://pypi.org/project/nbconvert/]
+        specs: ["https://pypi.org/project/nbconvert/"]
       panosc-cwl:
         version: ['0.1']
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
   ResourceRequirement:
     coresMin: 1
     ramMin: 1024

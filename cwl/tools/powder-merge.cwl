@@ -26,10 +26,10 @@ hints:
     packages:
       panosc-cwl:
         version: ["0.1"]
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
       h5py:
         version: [">=3.9"]
-        specs: [https://pypi.org/project/h5py/]
+        specs: ["https://pypi.org/project/h5py/"]
   ResourceRequirement:
     coresMin: 1
     ramMin: 1024

@@ -30,10 +30,10 @@ hints:
     packages:
       papermill:
         version: [">=2.6"]
-        specs: [https://pypi.org/project/papermill/]
+        specs: ["https://pypi.org/project/papermill/"]
       panosc-cwl:
         version: ["0.1"]
-        specs: [https://pypi.org/project/panosc-cwl/]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   darks:
     type: File[]

@@ -1,0 +1,185 @@
+#!/usr/bin/env cwl-runner
+cwlVersion: v1.2
+class: Workflow
+id: euxfel-agipd
+label: "European XFEL AGIPD-1M powder run: validate, virtual CXI, dark constants, correct, assemble, integrate"
+doc: |
+  The path of a European XFEL AGIPD-1M run to powder patterns with the facility's own libraries:
+  the run folder is validated (extra-data-validate) and exposed as one virtual CXI array
+  (extra-data-make-virtual-cxi, no copy); dark frames give per-pixel offsets, noise and bad pixels;
+  the selected frames are offset-corrected, assembled into 2D images with the extra-geom geometry,
+  and azimuthally integrated with pyFAI using the PONI exported from that same geometry (the
+  geometry is also exported as CrystFEL .geom and as a pyFAI NXdetector file).
+  The dark step here is a compact in-workflow offset correction; the notebook-based
+  detector-calibration.cwl works on per-module files and takes ~2.7 min for 16 AGIPD modules on 2
+  cores, too slow for this workflow's tests.
+  Data: `panosc-cwl euxfel mock -o data/euxfel`; run:
+  `cwltool cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml`
+  (or `toil-cwl-runner ...`, or `panosc-cwl run ...`; jobs/euxfel-agipd-locator.yml names the run
+  with a facility locator instead of a path).
+$namespaces:
+  s: https://schema.org/
+  cwltool: http://commonwl.org/cwltool#
+s:author:
+  - s:name: panosc-cwl developers
+s:license: https://spdx.org/licenses/MIT
+s:dateCreated: "2026-11-25"
+requirements:
+  MultipleInputFeatureRequirement: {}
+hints:
+  SoftwareRequirement:
+    packages:
+      extra-data:
+        version: [">=1.20,<2"]
+        specs: ["https://pypi.org/project/extra-data/"]
+      extra-geom:
+        version: [">=1.10,<2"]
+        specs: ["https://pypi.org/project/extra-geom/"]
+      pyFAI:
+        version: [">=2024.1,<2027"]
+        specs: ["https://pypi.org/project/pyFAI/"]
+      panosc-cwl:
+        version: ["0.1"]
+        specs: ["https://pypi.org/project/panosc-cwl/"]
+inputs:
+  run:
+    type: Directory
+    label: Run folder
+    doc: European XFEL run folder with the AGIPD module files (raw data).
+  geometry:
+    type: File?
+    label: Geometry (CrystFEL)
+    doc: CrystFEL .geom file of the AGIPD-1M; without it, quad_positions are used.
+  quad_positions:
+    type: string?
+    label: Quadrant positions
+    doc: Quadrant corners 'x,y x,y x,y x,y' in pixels, if no .geom file is given (default - extra-geom's SPB example).
+  dark_frames:
+    type: string
+    label: Dark frames
+    doc: Frames of the virtual CXI file without X-rays, A:B (e.g. 64:72 = pulses 0-7 of the second train).
+  frames:
+    type: string
+    label: Frames to integrate
+    doc: Frames of the virtual CXI file to correct, assemble and integrate, A:B or i,j,k.
+  distance_mm:
+    type: float
+    label: Sample-detector distance (mm)
+    doc: Distance from the sample to the detector plane, in millimetres.
+  wavelength_angstrom:
+    type: float
+    label: Wavelength (Å)
+    doc: X-ray wavelength in ångström.
+  npt:
+    type: int
+    default: 1000
+    label: Radial bins
+    doc: Number of radial bins of the integrated patterns.
+  unit:
+    type:
+      type: enum
+      name: radial_unit
+      symbols: [2th_deg, q_nm^-1, q_A^-1, r_mm]
+    default: 2th_deg
+    label: Radial unit
+    doc: Unit of the radial axis.
+outputs:
+  validation:
+    type: File
+    label: Validation report
+    doc: Report of extra-data-validate.
+    outputSource: validate/report
+  cxi:
+    type: File
+    label: Virtual CXI file
+    doc: All modules as one virtual array (open with HDF5_VDS_PREFIX set to the run folder).
+    outputSource: virtual_cxi/cxi
+  constants:
+    type: File
+    label: Dark constants
+    doc: Offset, noise and bad-pixel map of the 16 modules.
+    outputSource: dark/constants
+  assembled:
+    type: File
+    label: Assembled images
+    doc: Corrected frames as 2D images, /entry/data/data [frame, y, x].
+    outputSource: assemble/assembled
+  poni:
+    type: File
+    label: PONI of assembled images
+    doc: pyFAI geometry used for the integration.
+    outputSource: export_geometry/poni
+  crystfel_geometry:
+    type: File
+    label: CrystFEL geometry
+    doc: CrystFEL .geom with clen and photon energy.
+    outputSource: export_geometry/crystfel
+  pyfai_detector:
+    type: File
+    label: pyFAI NXdetector
+    doc: Pixel corners of every module pixel, for module-level pyFAI work.
+    outputSource: export_geometry/pyfai_detector
+  integrated:
+    type: File
+    label: Integrated patterns
+    doc: NeXus file with I[frame, radial] from pyFAI.
+    outputSource: integrate/integrated
+steps:
+  validate:
+    label: Validate the run folder
+    run: ../tools/euxfel-validate.cwl
+    in:
+      run: run
+    out: [report]
+  virtual_cxi:
+    label: Virtual CXI file of the detector
+    run: ../tools/euxfel-virtual-cxi.cwl
+    in:
+      run: run
+    out: [cxi]
+  dark:
+    label: Dark constants
+    run: ../tools/agipd-dark-constants.cwl
+    in:
+      cxi: virtual_cxi/cxi
+      run: run
+      dark_frames: dark_frames
+    out: [constants]
+  correct:
+    label: Offset correction
+    run: ../tools/agipd-correct.cwl
+    in:
+      cxi: virtual_cxi/cxi
+      run: run
+      frames: frames
+      constants: dark/constants
+    out: [corrected]
+  assemble:
+    label: Assemble module images
+    run: ../tools/agipd-assemble.cwl
+    in:
+      corrected: correct/corrected
+      geometry: geometry
+      quad_positions: quad_positions
+    out: [assembled]
+  export_geometry:
+    label: Geometry for pyFAI and CrystFEL
+    run: ../tools/agipd-geometry-export.cwl
+    in:
+      geometry: geometry
+      quad_positions: quad_positions
+      distance_mm: distance_mm
+      wavelength_angstrom: wavelength_angstrom
+    out: [poni, crystfel, pyfai_detector]
+  integrate:
+    label: Azimuthal integration (pyFAI)
+    run: ../tools/pyfai-integrate1d.cwl
+    in:
+      frames:
+        source: [assemble/assembled]
+        linkMerge: merge_flattened
+      dataset: {default: /entry/data/data}
+      poni: export_geometry/poni
+      npt: npt
+      unit: unit
+    out: [integrated]

@@ -1,0 +1,166 @@
+"""European XFEL AGIPD-1M: mock run -> virtual CXI -> dark -> correct -> assemble -> pyFAI, under cwltool and Toil.
+
+The rings are written into the raw module data at known 2θ through extra-geom's pixel positions;
+they must come out of pyFAI within 0.05 deg after the whole chain.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from ruamel.yaml import YAML
+
+from panosc_cwl import euxfel
+from panosc_cwl.exceptions import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "cwl/workflows/euxfel-agipd.cwl"
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+TOLERANCE_DEG = 0.05
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory):
+    base = tmp_path_factory.mktemp("euxfel")
+    run = base / "exp/SPB/202501/p002222/raw/r0238"
+    truth = euxfel.make_mock_run(run, geometry_out=base / "agipd.geom")
+    return {"base": base, "run": run, "geometry": base / "agipd.geom", "truth": truth}
+
+
+@pytest.fixture(scope="module")
+def job(mock):
+    yaml = YAML(typ="safe")
+    doc = yaml.load((ROOT / "jobs/euxfel-agipd.yml").read_text())
+    doc["run"] = {"class": "Directory", "path": str(mock["run"])}
+    doc["geometry"] = {"class": "File", "path": str(mock["geometry"])}
+    t = mock["truth"]
+    assert doc["frames"] == t.signal_selection and doc["dark_frames"] == t.dark_selection
+    assert doc["distance_mm"] == pytest.approx(t.distance * 1e3)
+    path = mock["base"] / "job.yml"
+    with open(path, "w") as fh:
+        yaml.dump(doc, fh)
+    return path
+
+
+def _check_outputs(outdir: Path, mock) -> list[float]:
+    truth = mock["truth"]
+    with h5py.File(outdir / "integrated.nxs") as h5:
+        grp = h5["entry/integrated"]
+        intensity, two_theta = grp["I"][()], grp["two_theta"][()]
+    assert intensity.shape == (truth.signal_frames, 1000)
+    found = euxfel.peak_positions(two_theta, intensity.mean(axis=0), truth.rings_deg)
+    for want, got in zip(truth.rings_deg, found):
+        assert abs(got - want) < TOLERANCE_DEG, (truth.rings_deg, found)
+    # every single frame too (Poisson noise differs frame to frame)
+    for frame in intensity:
+        assert np.allclose(euxfel.peak_positions(two_theta, frame, truth.rings_deg), truth.rings_deg, atol=TOLERANCE_DEG)
+    with h5py.File(outdir / "constants.nxs") as h5:
+        offset = h5["entry/offset"][()]
+    assert offset.shape == (16, 512, 128)
+    # pedestal 5000 + U(0, 200) per pixel, read noise 3 ADU over 8 darks
+    assert 4985 <= offset.min() and offset.max() <= 5215
+    assert offset.mean() == pytest.approx(5100, abs=1.0)
+    with h5py.File(outdir / "assembled.h5") as h5:
+        assembled = h5["entry/data/data"]
+        assert assembled.shape == (truth.signal_frames, 1256, 1092)
+        img = assembled[0]
+    gaps = np.isnan(img)
+    assert 0.1 < gaps.mean() < 0.5 and np.nanmedian(img) > truth.background / 2
+    assert "No problems found" in (outdir / "validation.txt").read_text()
+    # the exported geometry loads in pyFAI (pixel corners) and in extra-geom (CrystFEL)
+    import pyFAI
+
+    det = pyFAI.detector_factory("NexusDetector", {"filename": str(outdir / "agipd-pyfai-detector.h5")})
+    assert det.shape == (16 * 512, 128)
+    geom = euxfel.load_geometry(outdir / "agipd.geom")
+    assert np.allclose(geom.get_pixel_positions(), euxfel.load_geometry(mock["geometry"]).get_pixel_positions(),
+                       atol=1e-6)
+    return found
+
+
+def test_cwltool_workflow(job, mock, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(out), str(WORKFLOW), str(job)],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outputs = json.loads(proc.stdout)
+    assert set(outputs) >= {"cxi", "integrated", "assembled", "constants", "poni", "crystfel_geometry"}
+    print("cwltool rings:", _check_outputs(out, mock))
+    # the virtual CXI file from the workflow exposes all modules as one array
+    with euxfel.VirtualCXI(out / "detector_virt.cxi", mock["run"]) as v:
+        assert v.data.is_virtual and v.data.shape == (64 * 64, 16, 2, 512, 128)
+        frame = v.frame(0)
+    for m in (0, 7, 15):
+        with h5py.File(mock["run"] / f"RAW-R0238-AGIPD{m:02d}-S00000.h5") as h5:
+            raw = h5[f"INSTRUMENT/SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf/image/data"][0, 0]
+        assert np.array_equal(frame[m], raw)
+
+
+@pytest.mark.toil
+def test_toil_workflow(job, mock, tmp_path):
+    out = tmp_path / "out"
+    cmd = [str(BIN / "toil-cwl-runner"), "--batchSystem", "single_machine", "--jobStore", str(tmp_path / "js"),
+           "--outdir", str(out), str(WORKFLOW), str(job)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    print("toil rings:", _check_outputs(out, mock))
+
+
+def test_virtual_cxi_follows_a_moved_run(mock, tmp_path):
+    """A runner stages the run elsewhere: the CXI file is read through the run folder given, by file name."""
+    staged = tmp_path / "staged"
+    shutil.copytree(mock["run"], staged)
+    cxi = tmp_path / "v.cxi"
+    subprocess.run([str(BIN / "extra-data-make-virtual-cxi"), str(staged), "-o", str(cxi)], check=True,
+                   capture_output=True, env=ENV)
+    moved = tmp_path / "moved"
+    staged.rename(moved)
+    with pytest.raises(InputError, match="not found"):
+        euxfel.VirtualCXI(cxi)
+    with euxfel.VirtualCXI(cxi, moved) as v:
+        signal = v.frame(0)
+        assert v.frame(1000).max() == 0  # frames never filled stay zeros
+    assert signal.min() >= 5000  # pedestal + rings, not fill values
+
+
+def test_offsets_recover_the_pedestal(mock, tmp_path):
+    cxi = tmp_path / "v.cxi"
+    subprocess.run([str(BIN / "extra-data-make-virtual-cxi"), str(mock["run"]), "-o", str(cxi)], check=True,
+                   capture_output=True, env=ENV)
+    t = mock["truth"]
+    consts = euxfel.dark_constants(cxi, mock["run"], t.dark_selection)
+    assert np.median(consts["noise"]) == pytest.approx(t.read_noise, rel=0.2)
+    # corrected background pixels (far from rings) sit at the simulated background
+    euxfel.correct(cxi, mock["run"], euxfel.write_constants(consts, tmp_path / "c.nxs"), "0:2", tmp_path / "corr.h5")
+    tth = euxfel.two_theta_deg(euxfel.load_geometry(mock["geometry"]), t.distance)
+    with h5py.File(tmp_path / "corr.h5") as h5:
+        corr = h5["entry/data/data"][0]
+    far = np.min(np.abs(tth[..., None] - np.array(t.rings_deg)), axis=-1) > 1.0
+    assert np.nanmean(corr[far]) == pytest.approx(t.background, rel=0.02)
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["euxfel", "correct", "--cxi", "{cxi}", "--frames", "0:99999", "--constants", "{c}", "-o", "{o}"], "frames"),
+    (["euxfel", "correct", "--cxi", "{cxi}", "--frames", "a:b", "--constants", "{c}", "-o", "{o}"], "frames"),
+    (["euxfel", "assemble", "--quad-positions", "1,2 3", "--corrected", "{c}", "-o", "{o}"], "quad_positions"),
+    (["euxfel", "dark", "--cxi", "{c}", "--frames", "0:2", "-o", "{o}"], "cxi"),
+    (["euxfel", "geometry", "--distance", "-1", "--wavelength", "1", "-o", "{d}"], "distance"),
+])
+def test_bad_input_is_one_line(argv, field, tmp_path):
+    cxi = tmp_path / "v.cxi"
+    with h5py.File(cxi, "w") as h5:
+        h5.create_dataset(euxfel.CXI_DATA, data=np.zeros((3, 16, 2, 4, 4), np.uint16))
+    c = tmp_path / "c.h5"
+    c.write_bytes(b"not hdf5")
+    args = [a.format(cxi=cxi, c=c, o=tmp_path / "o.h5", d=tmp_path) for a in argv]
+    proc = subprocess.run([str(BIN / "panosc-cwl"), *args], capture_output=True, text=True, env=ENV)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"panosc-cwl: error: {field}:"), proc.stderr
