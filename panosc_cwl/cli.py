@@ -67,7 +67,7 @@ def cmd_simulate_powder(args) -> int:
 
 # ---------------------------------------------------------------- integrate
 def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
-    from .integrate import ERROR_MODELS, UNITS
+    from .units import ERROR_MODELS, UNITS
 
     p.add_argument("--frames", nargs="+", required=True, help="HDF5 stack(s) or EDF/TIFF frames")
     p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files, e.g. /entry/data/data")

@@ -148,14 +148,18 @@ class VirtualCXI:
         if CXI_DATA not in self.h5:
             self.h5.close()
             raise InputError(f"{self.path.name} has no /{CXI_DATA}: not a detector CXI file", field="cxi")
-        dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-        if run_dir is not None:
-            run = Path(run_dir)
-            if not run.is_dir():
-                raise InputError(f"run folder not found: {run}", field="run")
-            dapl.set_virtual_prefix(os.fsencode(str(run.resolve()) + os.sep))
-        self.data = h5py.Dataset(h5py.h5d.open(self.h5.id, CXI_DATA.encode(), dapl=dapl))
-        self._check_sources(run_dir)
+        try:
+            dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+            if run_dir is not None:
+                run = Path(run_dir)
+                if not run.is_dir():
+                    raise InputError(f"run folder not found: {run}", field="run")
+                dapl.set_virtual_prefix(os.fsencode(str(run.resolve()) + os.sep))
+            self.data = h5py.Dataset(h5py.h5d.open(self.h5.id, CXI_DATA.encode(), dapl=dapl))
+            self._check_sources(run_dir)
+        except BaseException:
+            self.h5.close()
+            raise
 
     def _check_sources(self, run_dir) -> None:
         # A missing module file reads as fill values (zeros) without any error: refuse instead.

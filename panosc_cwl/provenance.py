@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -593,15 +592,29 @@ def uri_path(loc: str) -> Path | None:
     return Path(unquote(u.path)) if u.scheme in ("file", "") else None
 
 
-def job_with_checksums(job: dict, known: Mapping[str, str] | None = None) -> dict:
-    """Add ``checksum``/``size`` to every local File of ``job`` (``known`` maps path -> sha1)."""
+def known_checksums(bundle: Path) -> dict[tuple[str, int], str]:
+    """(file name, size) -> sha1 of the files the runner already hashed (its primary-job.json),
+    so a large input is not read a second time."""
+    p = bundle / "workflow" / "primary-job.json"
+    files: list[dict] = []
+    try:
+        _walk_files(json.loads(p.read_text(encoding="utf-8")), files)
+    except (OSError, ValueError):
+        return {}
+    return {(str(f.get("basename")), int(f.get("size", -1))): str(f["checksum"]).split("$")[-1]
+            for f in files if f.get("checksum") and f.get("basename")}
+
+
+def job_with_checksums(job: dict, known: Mapping[tuple[str, int], str] | None = None) -> dict:
+    """Add ``checksum``/``size`` to every local File of ``job`` that has none yet (``known``:
+    (name, size) -> sha1 already computed by the runner; otherwise the file is hashed)."""
     files: list[dict] = []
     _walk_files(job, files)
     for f in files:
         p = uri_path(f.get("location", ""))
-        if p and p.is_file():
+        if p and p.is_file() and not f.get("checksum"):
             f["size"] = p.stat().st_size
-            f["checksum"] = "sha1$" + ((known or {}).get(str(p)) or sha1_file(p))
+            f["checksum"] = "sha1$" + ((known or {}).get((p.name, f["size"])) or sha1_file(p))
     return job
 
 
@@ -642,7 +655,7 @@ def enrich_bundle(bundle: str | os.PathLike, *, job: dict | None = None, outputs
     files_here: list[dict] = []
     if job is not None:
         job = json.loads(json.dumps(job))
-        job_with_checksums(job)
+        job_with_checksums(job, known_checksums(b))
         (pdir / "job.json").write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
         _walk_files(job, files_here)
     if outputs:
@@ -741,7 +754,3 @@ def summary_lines(rec: RunRecord) -> list[str]:
         lines.append(f"referenced, not copied: {e.get('path')} sha1:{e['sha1']} ({e['size']} bytes)")
     return lines
 
-
-def copy_bundle(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst

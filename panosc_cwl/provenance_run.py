@@ -50,7 +50,8 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
 
     t0 = time.monotonic()
     bundle = Path(req.provenance)
-    job = pv.resolve_job(req.job)
+    # input checksums once (cwltool's are reused; Toil's bundle lacks the inputs, so they are hashed)
+    job = pv.job_with_checksums(pv.resolve_job(req.job), pv.known_checksums(bundle))
     if req.runner == "toil":
         from .provenance_toil import complete_toil_bundle
 

@@ -286,7 +286,6 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         for j in jobs.values():
             j.slurm_ids = [mapping[i] for i in j.batch_ids if i in mapping]
 
-    import cwltool.main  # noqa: F401  (version of the cwltool Toil embeds)
     from importlib import metadata
 
     engine_label = f"Toil {metadata.version('toil')} (cwltool {metadata.version('cwltool')})"

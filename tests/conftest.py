@@ -29,6 +29,28 @@ XML
 """
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` honour ``xdist_group`` again under pytest >= 9.2.
+
+    pytest-xdist 3.8 groups tests by appending ``@group`` to ``item._nodeid``; pytest 9.2 keeps the
+    node id in ``item._id``, so that write is lost and a group's tests are spread over workers (each
+    then repeating the group's session fixtures, e.g. a whole SLURM run). Same suffix, set where
+    pytest 9.2 reads it; a no-op where xdist's own write worked.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodes import coerce_node_id
+    except ImportError:  # pytest < 9.2: xdist's own suffix works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
 def _slurm_conf() -> str | None:
     """SLURM_CONF from the environment, else from the env file .ci/slurm-up writes."""
     if os.environ.get("SLURM_CONF"):

@@ -114,7 +114,7 @@ def test_pynx_tool_command_line(tmp_path, data2d):
     assert cmd[0] == "pynx-cdi-id01" and cmd[1:3] == ["--save", "final"]
     assert cmd[cmd.index("--data") + 1].endswith("obj2d.cxi")
     assert cmd[cmd.index("--roi") + 1: cmd.index("--roi") + 5] == ["0", "128", "0", "128"]
-    for flag, value in [("--nb_raar", "300"), ("--nb_hio", "0"), ("--nb_er", "100"), ("--nb_run", "2"),
+    for flag, value in [("--nb_raar", "300"), ("--nb_hio", "1000"), ("--nb_er", "100"), ("--nb_run", "2"),
                         ("--nb_run_keep", "1"), ("--support_threshold", "0.3"), ("--output_format", "npz")]:
         assert cmd[cmd.index(flag) + 1] == value, flag
     assert job.environment["PYNX_PU"] == "cpu"
@@ -125,20 +125,20 @@ def test_pynx_tool_command_line(tmp_path, data2d):
 @needs_pynx
 def test_pynx_cpu_reconstructs_2d_object(tmp_path, data2d, fake_nvidia_smi):
     out = _cwltool(ROOT / "cwl/tools/pynx-cdi.cwl",
-                   {"data": {"class": "File", "path": str(data2d)}, "roi": [0, 128, 0, 128], "nb_raar": 600,
-                    "nb_er": 200, "nb_run": 8, "nb_run_keep": 1, "support_threshold": 0.3, "output_format": "cxi",
-                    "processing_unit": "cpu"},
+                   {"data": {"class": "File", "path": str(data2d)}, "roi": [0, 128, 0, 128], "nb_raar": 0,
+                    "nb_hio": 1000, "nb_er": 300, "nb_run": 4, "nb_run_keep": 1, "support_threshold": 0.3,
+                    "output_format": "cxi", "processing_unit": "cpu"},
                    tmp_path / "out", extra_path=fake_nvidia_smi)
     assert len(out["reconstructions"]) == 1
     path = Path(out["reconstructions"][0]["path"])
     assert "_Run" in path.name and "_LLK" in path.name
     with h5py.File(path) as h5:
         assert np.iscomplexobj(h5["entry_1/image_1/data"])
-        assert int(h5["entry_1/image_1/process_1/configuration/nb_raar"][()]) == 600  # PyNX records its options
+        assert int(h5["entry_1/image_1/process_1/configuration/nb_hio"][()]) == 1000  # PyNX records its options
     err = cdi_error(read_reconstruction(path), read_truth(data2d))
     print(f"PyNX CPU 2D 128^2: normalised complex error {err.error:.4f} (twin={err.twin})")
     assert err.error < 0.02
-    assert "RAAR" in Path(out["log"]["path"]).read_text()
+    assert "HIO" in Path(out["log"]["path"]).read_text()
 
 
 # ---------------------------------------------------------------- cohere-core

@@ -26,7 +26,7 @@ def test_validates_without_warnings(path):
 
     out, err = io.StringIO(), io.StringIO()
     handler = logging.StreamHandler(err)
-    rc = cwltool_main(["--validate", str(path)], stdout=out, stderr=err, logger_handler=handler)
+    rc = cwltool_main(["--enable-ext", "--validate", str(path)], stdout=out, stderr=err, logger_handler=handler)
     text = err.getvalue() + out.getvalue()
     assert rc == 0, text
     assert "is valid CWL" in text

@@ -73,12 +73,15 @@ def get_run(runner: str, tmp_path_factory) -> dict:
     return _RUNS[runner]
 
 
-@pytest.fixture(scope="module", params=[
+RUNNERS = [  # parametrize marks (unlike fixture-param marks) reach xdist's loadgroup scheduler
     pytest.param("cwltool", marks=pytest.mark.xdist_group("provenance-cwltool")),
     pytest.param("toil", marks=[pytest.mark.xdist_group("provenance-toil"), pytest.mark.toil]),
-])
-def powder_run(request, tmp_path_factory):
-    return get_run(request.param, tmp_path_factory)
+]
+
+
+@pytest.fixture
+def powder_run(runner, tmp_path_factory):
+    return get_run(runner, tmp_path_factory)
 
 
 # ------------------------------------------------------------------ unit: secrets, sizes
@@ -108,6 +111,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
 
 
 # ------------------------------------------------------------------ bundles from both runners
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_bundle_verifies_and_holds_every_step(powder_run):
     res = cli("provenance", "verify", str(powder_run["bundle"]))
     assert "valid" in res.stdout and "INVALID" not in res.stdout
@@ -140,9 +144,8 @@ def test_bundle_verifies_and_holds_every_step(powder_run):
     assert pv.verify_bundle(b, check_external=True).ok
 
 
+@pytest.mark.parametrize("runner", RUNNERS[1:])
 def test_toil_bundle_was_thin_and_is_now_complete(powder_run):
-    if powder_run["runner"] != "toil":
-        pytest.skip("Toil only")
     b = powder_run["bundle"]
     original = json.loads((b / "metadata/provenance/toil-original.cwlprov.json").read_text())
     assert len(original["activity"]) == 1  # what Toil 9.6 writes: the workflow run only
@@ -151,6 +154,7 @@ def test_toil_bundle_was_thin_and_is_now_complete(powder_run):
     assert "Toil" in pv.load_run(b).engine
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_every_nexus_output_has_the_nxprocess_chain(powder_run):
     out, sim = powder_run["out"], powder_run["sim"]
     expected = {"integrated.nxs": ["integrate"], "reduced.nxs": ["integrate", "reduce"]}
@@ -189,6 +193,7 @@ def test_every_nexus_output_has_the_nxprocess_chain(powder_run):
     assert [g["sequence_index"] for g in shown["nxprocess"]] == [1, 2]
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_rerun_reproduces_output_checksums(powder_run, tmp_path):
     res = cli("provenance", "rerun", str(powder_run["out"] / "reduced.nxs"), "--workdir", str(tmp_path / "re"), "--json")
     rep = json.loads(res.stdout)
@@ -199,6 +204,7 @@ def test_rerun_reproduces_output_checksums(powder_run, tmp_path):
         assert c["equal"] is True or (c["equal"] is None and c["path"].endswith(".html")), c
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_no_secret_in_bundle_or_nexus(powder_run):
     b = powder_run["bundle"]
     run_json = json.loads((b / pv.PANOSC_DIR / "run.json").read_text())
@@ -211,6 +217,7 @@ def test_no_secret_in_bundle_or_nexus(powder_run):
         assert SECRET_NAME.encode() not in data, p
 
 
+@pytest.mark.parametrize("runner", RUNNERS)
 def test_rocrate(powder_run, tmp_path):
     out = tmp_path / "crate"
     cli("provenance", "to-rocrate", str(powder_run["bundle"]), "-o", str(out))
@@ -278,21 +285,22 @@ def test_failed_nexus_write_leaves_file_byte_identical(tmp_path_factory, tmp_pat
 CALIBRATION = ROOT / "cwl" / "workflows" / "detector-calibration-simulated.cwl"
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("cwltool", marks=pytest.mark.xdist_group("provenance-cal-cwltool")),
-    pytest.param("toil", marks=[pytest.mark.xdist_group("provenance-cal-toil"), pytest.mark.toil]),
-])
-def calibration_run(request, tmp_path_factory):
+@pytest.fixture
+def calibration_run(runner, tmp_path_factory):
     if not CALIBRATION.exists():
         pytest.skip("cwl/workflows/detector-calibration-simulated.cwl not in this tree")
-    tmp = tmp_path_factory.mktemp(f"prov-cal-{request.param}")
+    tmp = tmp_path_factory.mktemp(f"prov-cal-{runner}")
     job = tmp / "job.yml"
     job.write_text("modules: 2\nmodule_shape: [16, 16]\nn_darks: 10\nseed: 1\n")
     out = tmp / "out"
-    cli("run", str(CALIBRATION), str(job), "--runner", request.param, "--outdir", str(out), timeout=600)
-    return {"out": out, "bundle": out / "provenance", "runner": request.param}
+    cli("run", str(CALIBRATION), str(job), "--runner", runner, "--outdir", str(out), timeout=600)
+    return {"out": out, "bundle": out / "provenance", "runner": runner}
 
 
+@pytest.mark.parametrize("runner", [
+    pytest.param("cwltool", marks=pytest.mark.xdist_group("provenance-cal-cwltool")),
+    pytest.param("toil", marks=[pytest.mark.xdist_group("provenance-cal-toil"), pytest.mark.toil]),
+])
 def test_calibration_bundle_chain_and_rerun(calibration_run, tmp_path):
     out, b = calibration_run["out"], calibration_run["bundle"]
     assert "INVALID" not in cli("provenance", "verify", str(b)).stdout
@@ -321,3 +329,41 @@ def test_calibration_bundle_chain_and_rerun(calibration_run, tmp_path):
     assert res.returncode == 0 and rep["ok"], rep
     compared = {c["output"] for c in rep["comparisons"] if c["equal"]}
     assert {"constants[0]", "corrected[0]", "corrected[1]", "truth[0]"} <= compared
+
+
+# ------------------------------------------------------------------ SLURM job ids (project's single-node SLURM)
+@pytest.mark.slurm
+@pytest.mark.toil
+@pytest.mark.xdist_group("provenance-slurm")
+def test_toil_slurm_bundle_records_slurm_job_ids(slurm_env, tmp_path):
+    sim, job = _powder_data(tmp_path)
+    out = tmp_path / "out"
+    cli("run", str(POWDER), str(job), "--runner", "toil", "--batch-system", "slurm", "--outdir", str(out),
+        env={"SLURM_CONF": slurm_env["SLURM_CONF"]}, timeout=600)
+    assert "INVALID" not in cli("provenance", "verify", str(out / "provenance")).stdout
+    rec = pv.load_run(out / "provenance")
+    assert sorted(s.name for s in rec.steps) == sorted(POWDER_STEPS)
+    for s in rec.steps:
+        assert len(s.slurm_job_ids) == 1, s
+        shown = subprocess.run(["scontrol", "show", "job", "--oneliner", s.slurm_job_ids[0]], env=slurm_env,
+                               capture_output=True, text=True, timeout=30).stdout
+        # the SLURM job Toil submitted for this step: its name carries Toil's batch id and the step
+        assert f"JobName=toil_job_{s.batch_job_ids[0]}_" in shown and f".{s.name}." in shown, shown
+    with h5py.File(out / "reduced.nxs", "r") as f:
+        step = json.loads(f["entry"][f"{pn.GROUP_PREFIX}01_integrate"]["step"]["data"][()])
+    assert step["slurm_job_ids"] == rec.steps[0].slurm_job_ids
+
+
+def test_rerun_refuses_changed_or_missing_inputs(tmp_path):
+    f = tmp_path / "frames.h5"
+    f.write_bytes(b"original")
+    job = {"frames": [{"class": "File", "location": f.as_uri()}]}
+    pv.job_with_checksums(job)
+    pn.check_job_inputs(job)  # unchanged: fine
+    f.write_bytes(b"changed!")
+    with pytest.raises(pv.InputError, match="changed since the run") as exc:
+        pn.check_job_inputs(job)
+    assert exc.value.field == "frames"
+    f.unlink()
+    with pytest.raises(pv.InputError, match="no longer exists"):
+        pn.check_job_inputs(job)

@@ -1,0 +1,20 @@
+"""Names the integration tools accept, in a module with no heavy imports (the CLI's help needs them fast)."""
+
+from __future__ import annotations
+
+#: Units the tools accept, with the NeXus axis name and units written for them.
+UNITS: dict[str, tuple[str, str]] = {
+    "2th_deg": ("two_theta", "deg"),
+    "q_nm^-1": ("q", "1/nm"),
+    "q_A^-1": ("q", "1/angstrom"),
+    "r_mm": ("r", "mm"),
+}
+ERROR_MODELS = ("none", "poisson", "azimuthal")
+#: pyFAI methods by name: (pixel splitting, algorithm, implementation). "csr" is pyFAI's default;
+#: "opencl" runs the same on a GPU (pyFAI falls back to the CPU when no OpenCL device is present).
+METHODS: dict[str, tuple[str, str, str]] = {
+    "csr": ("bbox", "csr", "cython"),
+    "histogram": ("no", "histogram", "cython"),
+    "full-csr": ("full", "csr", "cython"),
+    "opencl": ("bbox", "csr", "opencl"),
+}
