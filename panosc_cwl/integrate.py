@@ -17,7 +17,7 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import (
-    atomic_path, describe_frames, iter_frame_range, iter_frames, new_nexus_file, now_iso, read_image, require_file,
+    atomic_path, describe_frames, iter_frame_range, iter_frames, new_nexus_file, prefetched, now_iso, read_image, require_file,
     set_attrs, write_nxdata,
 )
 
@@ -120,6 +120,7 @@ def integrate_stack(
     dims: int = 1,
     progress: Callable[[int, int], None] | None = None,
     frame_range: tuple[int, int | None] | None = None,
+    prefetch: int = 3,
 ) -> StackResult:
     """Integrate every frame of ``frames`` (1D pattern or 2D cake) in this process.
 
@@ -156,6 +157,8 @@ def integrate_stack(
     azim = radial = None
     method = ""
     frames_iter = iter_frames(sources) if frame_range is None else iter_frame_range(sources, start, start + n_total)
+    if prefetch:
+        frames_iter = prefetched(frames_iter, prefetch)
     for i, frame in enumerate(frames_iter):
         if dims == 1:
             res = ai.integrate1d(frame, settings.npt, **kwargs)

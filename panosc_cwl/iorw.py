@@ -133,23 +133,7 @@ def describe_frames(paths: Sequence[str | os.PathLike], dataset: str | None = No
 
 def iter_frames(sources: Sequence[FrameSource]) -> Iterator[np.ndarray]:
     """Yield every frame of every source in order, one at a time (a stack is never loaded whole)."""
-    for src in sources:
-        if src.dataset is not None:
-            import h5py
-
-            with h5py.File(src.path, "r") as h5:
-                ds = h5[src.dataset]
-                if ds.ndim == 2:
-                    yield ds[()]
-                else:
-                    for i in range(ds.shape[0]):
-                        yield ds[i]
-        else:
-            import fabio
-
-            img = fabio.open(str(src.path))
-            for i in range(img.nframes):
-                yield img.data if i == 0 else img.getframe(i).data
+    return iter_frame_range(sources, 0, sum(s.n_frames for s in sources))
 
 
 def iter_frame_range(sources: Sequence[FrameSource], start: int, stop: int) -> Iterator[np.ndarray]:
