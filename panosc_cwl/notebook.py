@@ -467,6 +467,8 @@ def read_spec(path: str | os.PathLike) -> NotebookSpec:
     """Everything needed to generate the tool of the notebook at ``path``."""
     p = Path(path)
     nb = read_notebook(p)
+    if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
+        raise InputError(f"{p.name} has no code: nothing to run as a CWL step", field="notebook")
     idx = parameters_cell_index(nb)
     params: list[Parameter] = []
     if idx is not None:
