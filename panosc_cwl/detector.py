@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import InputError, OutputExistsError
-from .iorw import atomic_path, new_nexus_file, now_iso, require_file, set_attrs, write_nxdata
+from .iorw import atomic_path, new_nexus_file, now_iso, open_hdf5, require_file, set_attrs, write_nxdata
 
 DEAD, LOW_OFFSET, HOT, NOISY = 2, 4, 8, 16
 BIT_NAMES = {DEAD: "dead", LOW_OFFSET: "offset too low", HOT: "hot (offset too high)", NOISY: "noisy"}
@@ -202,14 +202,8 @@ class DarkConstants:
 
 def read_frames(path: str | Path, dataset: str = DATASET) -> tuple[np.ndarray, int | None]:
     """All frames (N, y, x) of an HDF5 run and its module index (None when the file has none)."""
-    import h5py
-
-    p = require_file(path, "frames")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"{p.name} is not an HDF5 file", field="frames") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "frames") as h5:
         if dataset not in h5 or not hasattr(h5[dataset], "shape"):
             raise InputError(f"'{dataset}' not found in {p.name}", field="dataset")
         frames = h5[dataset][()]
@@ -307,14 +301,8 @@ def write_constants(consts: DarkConstants, output: str | Path, overwrite: bool =
 
 def read_constants(path: str | Path) -> DarkConstants:
     """Constants written by :func:`write_constants`."""
-    import h5py
-
-    p = require_file(path, "constants")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"{p.name} is not an HDF5/NeXus file", field="constants") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "constants") as h5:
         try:
             offset = h5["entry/offset/offset"][()]
             noise = h5["entry/noise/noise"][()]

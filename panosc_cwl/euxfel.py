@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import InputError
-from .iorw import atomic_path, new_nexus_file, require_file, set_attrs
+from .iorw import atomic_path, new_nexus_file, open_hdf5, require_file, set_attrs
 
 CXI_DATA = "entry_1/instrument_1/detector_1/data"
 N_MODULES, MODULE_SHAPE = 16, (512, 128)
@@ -233,14 +233,8 @@ def write_constants(consts: dict, output: str | Path, *, overwrite: bool = False
 
 
 def read_constants(path: str | Path) -> dict:
-    import h5py
-
-    p = require_file(path, "constants")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"cannot open {p.name} as HDF5", field="constants") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "constants") as h5:
         if "entry/offset" not in h5:
             raise InputError(f"{p.name} has no /entry/offset: not a constants file", field="constants")
         out = {k: h5[f"entry/{k}"][()] for k in ("offset", "noise", "bad_pixels") if f"entry/{k}" in h5}
@@ -283,12 +277,8 @@ def assemble(corrected: str | Path, geom, output: str | Path, *, overwrite: bool
     """Module stacks -> 2D images with extra-geom (``position_modules``); gaps are NaN. Output /entry/data/data."""
     import h5py
 
-    p = require_file(corrected, "corrected")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"cannot open {p.name} as HDF5", field="corrected") from None
-    with h5:
+    p = Path(corrected)
+    with open_hdf5(p, "corrected") as h5:
         if "entry/data/data" not in h5:
             raise InputError(f"{p.name} has no /entry/data/data (output of 'euxfel correct')", field="corrected")
         src = h5["entry/data/data"]

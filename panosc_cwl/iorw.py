@@ -39,6 +39,17 @@ def require_file(path: str | os.PathLike, field: str) -> Path:
     return p
 
 
+def open_hdf5(path: str | os.PathLike, field: str):
+    """Open an existing HDF5/NeXus file read-only; a missing or non-HDF5 file raises an InputError naming ``field``."""
+    import h5py
+
+    p = require_file(path, field)
+    try:
+        return h5py.File(p, "r")
+    except OSError:
+        raise InputError(f"{p.name} is not an HDF5/NeXus file", field=field) from None
+
+
 def is_hdf5(path: str | os.PathLike) -> bool:
     """True for files that are HDF5 by signature (falls back to the suffix for empty files)."""
     p = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import InputError
-from .iorw import atomic_path, now_iso, require_file, write_nxdata
+from .iorw import atomic_path, now_iso, open_hdf5, write_nxdata
 
 
 @dataclass
@@ -39,14 +39,8 @@ def _text(value) -> str:
 
 def read_chunk(path: str | Path) -> Chunk:
     """Read ``/entry/integrated`` of one chunk; errors name the file."""
-    import h5py
-
-    p = require_file(path, "chunks")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"{p.name} is not an HDF5/NeXus file", field="chunks") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "chunks") as h5:
         if "entry/integrated" not in h5:
             raise InputError(f"{p.name} has no /entry/integrated (not written by integrate1d/2d)", field="chunks")
         grp = h5["entry/integrated"]

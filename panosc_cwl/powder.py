@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import InputError
-from .iorw import atomic_path, new_nexus_file, require_file, set_attrs, write_nxdata
+from .iorw import atomic_path, new_nexus_file, open_hdf5, set_attrs, write_nxdata
 
 
 @dataclass
@@ -25,14 +25,8 @@ class Pattern:
 
 def read_pattern(path: str | Path, group: str | None = None) -> Pattern:
     """Read the default NXdata (or ``group``) of a NeXus file written by our tools."""
-    import h5py
-
-    p = require_file(path, "input")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"{p.name} is not an HDF5/NeXus file", field="input") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "input") as h5:
         entry_name = h5.attrs.get("default", "entry")
         if entry_name not in h5:
             raise InputError(f"{p.name} has no NXentry '{entry_name}'", field="input")

@@ -40,7 +40,7 @@ import numpy as np
 
 from . import provenance as pv
 from .exceptions import InputError
-from .iorw import atomic_path, is_hdf5, require_file
+from .iorw import atomic_path, is_hdf5, open_hdf5, require_file
 
 GROUP_PREFIX = "cwl_step_"
 MARK = "panosc-cwl provenance"
@@ -356,14 +356,8 @@ def _text(ds) -> str:
 
 def read_nexus(path: str | os.PathLike) -> NexusProvenance:
     """The NXprocess chain we wrote into a NeXus file (error if there is none)."""
-    import h5py
-
-    p = require_file(path, "file")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"cannot open {p} as HDF5", field="file") from None
-    with h5:
+    p = Path(path)
+    with open_hdf5(p, "file") as h5:
         entry = _entry(h5)
         groups, notes = [], {}
         for name in sorted(n for n in entry if n.startswith(GROUP_PREFIX)):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .exceptions import InputError
-from .iorw import atomic_path, new_nexus_file, require_file, write_nxdata
+from .iorw import atomic_path, new_nexus_file, open_hdf5, require_file, write_nxdata
 
 MAP_DATASET = "/entry/data/data"
 RESULTS = "xrf_fit/results"
@@ -175,12 +175,8 @@ def check_map(map_file: str | Path, dataset: str) -> tuple[int, ...]:
     """Shape of the map dataset; it must be (rows, columns, channels) so PyMca reads a stack."""
     import h5py
 
-    p = require_file(map_file, "map")
-    try:
-        h5 = h5py.File(p, "r")
-    except OSError:
-        raise InputError(f"cannot open {p.name} as HDF5", field="map") from None
-    with h5:
+    p = Path(map_file)
+    with open_hdf5(p, "map") as h5:
         if dataset not in h5 or not isinstance(h5[dataset], h5py.Dataset):
             raise InputError(f"no dataset '{dataset}' in {p.name}", field="dataset")
         shape = h5[dataset].shape
