@@ -304,6 +304,12 @@ def cmd_euxfel(args) -> int:
              f"{int(consts['bad_pixels'].sum())} bad pixels")
     elif args.action == "correct":
         print(euxfel.correct(args.cxi, args.run, args.constants, args.frames, args.output, overwrite=args.overwrite))
+    elif args.action == "split":
+        res = euxfel.split_modules(args.cxi, args.run, args.dark_frames, args.frames, args.outdir,
+                                   overwrite=args.overwrite)
+        print(json.dumps({"darks": [str(p) for p in res.darks], "data": [str(p) for p in res.data]}, indent=1))
+    elif args.action == "stack-modules":
+        print(euxfel.stack_modules(args.corrected, args.output, overwrite=args.overwrite))
     elif args.action == "assemble":
         geom = euxfel.load_geometry(args.geometry, args.quad_positions)
         path, shape = euxfel.assemble(args.corrected, geom, args.output, overwrite=args.overwrite)
@@ -664,6 +670,17 @@ def _add_facility_parsers(sub) -> None:
             p.add_argument("--constants", required=True, help="constants file from 'euxfel dark'")
         p.add_argument("-o", "--output", required=True)
         p.add_argument("--overwrite", action="store_true")
+    p = esub.add_parser("split", help="one dark and one data file per module (input of detector-calibration.cwl)")
+    p.add_argument("--cxi", required=True, help="virtual CXI file (extra-data-make-virtual-cxi)")
+    p.add_argument("--run", help="run folder holding the module files the CXI file points to")
+    p.add_argument("--dark-frames", required=True, help="dark frame selection A:B or i,j,k")
+    p.add_argument("--frames", required=True, help="data frame selection A:B or i,j,k")
+    p.add_argument("-o", "--outdir", default=".", help="folder for darks_mMM.h5 and data_mMM.h5")
+    p.add_argument("--overwrite", action="store_true")
+    p = esub.add_parser("stack-modules", help="16 corrected module files -> (frames, 16, 512, 128) for 'assemble'")
+    p.add_argument("--corrected", required=True, nargs="+", help="corrected module files (any order)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--overwrite", action="store_true")
     for name, hlp in (("assemble", "module stacks -> assembled 2D images (extra-geom)"),
                       ("geometry", "export the geometry: PONI of assembled images, CrystFEL .geom, pyFAI NXdetector")):
         p = esub.add_parser(name, help=hlp)

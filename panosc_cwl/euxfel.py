@@ -301,6 +301,110 @@ def assemble(corrected: str | Path, geom, output: str | Path, *, overwrite: bool
     return Path(output), tuple(int(s) for s in first.shape)
 
 
+# ---------------------------------------------------------------- per-module files (detector-calibration.cwl)
+MODULE_DATASET = "/entry/data/data"  # what panosc_cwl.detector.read_frames reads by default
+
+
+@dataclass
+class SplitModules:
+    """Files written by :func:`split_modules`, in module order."""
+
+    darks: list[Path]
+    data: list[Path]
+
+
+def _write_module_frames(path: Path, frames: np.ndarray, module: int, kind: str, train, pulse, index,
+                         overwrite: bool) -> None:
+    import h5py
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            entry = new_nexus_file(h5, title=f"AGIPD module {module}, {kind} frames of a virtual CXI file")
+            entry.attrs["default"] = "data"
+            grp = entry.create_group("data")
+            set_attrs(grp, NX_class="NXdata", signal="data")
+            ds = grp.create_dataset("data", data=frames, chunks=(1,) + MODULE_SHAPE, compression="gzip",
+                                    compression_opts=1)
+            set_attrs(ds, units="ADU", interpretation="image")
+            inst = entry.create_group("instrument")
+            inst.attrs["NX_class"] = "NXinstrument"
+            det = inst.create_group("detector")
+            det.attrs["NX_class"] = "NXdetector"
+            det.create_dataset("module_index", data=module)
+            det.create_dataset("run_type", data=kind)
+            entry.create_dataset("trainId", data=train)
+            entry.create_dataset("pulseId", data=pulse)
+            entry.create_dataset("frame_index", data=index)
+
+
+def split_modules(cxi: str | Path, run_dir: str | Path | None, dark_frames: str, frames: str,
+                  outdir: str | Path, *, overwrite: bool = False) -> SplitModules:
+    """One dark file and one data file per module (``darks_mMM.h5``, ``data_mMM.h5``), raw uint16 ADU.
+
+    Why: the notebook calibration (``detector-calibration.cwl``) works module by module on files
+    with frames (N, y, x) in ``/entry/data/data`` and the module index in
+    ``/entry/instrument/detector/module_index`` (what ``detector.read_frames`` reads).
+    """
+    out = Path(outdir)
+    if not out.is_dir():
+        raise InputError(f"output folder does not exist: {out}", field="outdir")
+    result = SplitModules([], [])
+    with VirtualCXI(cxi, run_dir) as v:
+        selections = (("dark", parse_frames(dark_frames, v.n_frames, "dark_frames"), "darks", result.darks),
+                      ("data", parse_frames(frames, v.n_frames, "frames"), "data", result.data))
+        for kind, idx, prefix, paths in selections:
+            stack = np.empty((len(idx), N_MODULES) + MODULE_SHAPE, dtype=v.data.dtype)
+            for i, k in enumerate(idx):  # one read per frame: all 16 module files at once
+                block = v.data[int(k)]
+                stack[i] = block[:, 0] if block.ndim == 4 else block
+            train, pulse = v.ids(idx)
+            for m in range(N_MODULES):
+                path = out / f"{prefix}_m{m:02d}.h5"
+                _write_module_frames(path, stack[:, m], m, kind, train, pulse, idx, overwrite)
+                paths.append(path)
+    return result
+
+
+def stack_modules(corrected: Sequence[str | Path], output: str | Path, *, overwrite: bool = False) -> Path:
+    """Per-module corrected files (N, 512, 128) -> one (N, 16, 512, 128) stack, as ``euxfel assemble`` reads.
+
+    Modules are placed by their ``module_index`` (not by argument order), so a runner's file order
+    cannot swap modules; all 16 must be there exactly once.
+    """
+    import h5py
+
+    if len(corrected) != N_MODULES:
+        raise InputError(f"need the {N_MODULES} module files, got {len(corrected)}", field="corrected")
+    by_module: dict[int, Path] = {}
+    n_frames = None
+    for path in corrected:
+        p = Path(path)
+        with open_hdf5(p, "corrected") as h5:
+            key = "entry/instrument/detector/module_index"
+            if MODULE_DATASET not in h5 or key not in h5:
+                raise InputError(f"{p.name} has no {MODULE_DATASET} and module index: not a corrected module file",
+                                 field="corrected")
+            shape, module = h5[MODULE_DATASET].shape, int(h5[key][()])
+        if shape[1:] != MODULE_SHAPE or (n_frames is not None and shape[0] != n_frames):
+            raise InputError(f"{p.name} holds {shape}, expected ({n_frames or 'N'}, 512, 128)", field="corrected")
+        if module in by_module or not 0 <= module < N_MODULES:
+            raise InputError(f"{p.name}: module {module} is duplicated or out of range", field="corrected")
+        n_frames, by_module[module] = shape[0], p
+    with atomic_path(output, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            entry = new_nexus_file(h5, title="AGIPD corrected module data (detector-calibration notebooks)")
+            grp = entry.create_group("data")
+            set_attrs(grp, NX_class="NXdata", signal="data")
+            d = grp.create_dataset("data", shape=(n_frames, N_MODULES) + MODULE_SHAPE, dtype=np.float32,
+                                   chunks=(1, 1) + MODULE_SHAPE, compression="gzip", compression_opts=1)
+            d.attrs["units"] = "ADU"
+            for m in range(N_MODULES):  # one module in memory at a time
+                with open_hdf5(by_module[m], "corrected") as src:
+                    d[:, m] = src[MODULE_DATASET][()].astype(np.float32)
+            entry.create_dataset("sources", data=[by_module[m].name for m in range(N_MODULES)])
+    return Path(output)
+
+
 # ---------------------------------------------------------------- mock run
 @dataclass
 class MockRun:

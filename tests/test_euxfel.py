@@ -1,7 +1,9 @@
-"""European XFEL AGIPD-1M: mock run -> virtual CXI -> dark -> correct -> assemble -> pyFAI, under cwltool and Toil.
+"""European XFEL AGIPD-1M: mock run -> virtual CXI -> per-module files -> detector-calibration notebooks
+-> stacked modules -> assemble -> pyFAI, under cwltool and Toil.
 
 The rings are written into the raw module data at known 2θ through extra-geom's pixel positions;
-they must come out of pyFAI within 0.05 deg after the whole chain.
+they must come out of pyFAI within 0.05 deg after the whole chain, and the offsets of the
+dark-calibration notebooks must recover the mock's per-pixel pedestal.
 """
 
 import json
@@ -61,12 +63,7 @@ def _check_outputs(outdir: Path, mock) -> list[float]:
     # every single frame too (Poisson noise differs frame to frame)
     for frame in intensity:
         assert np.allclose(euxfel.peak_positions(two_theta, frame, truth.rings_deg), truth.rings_deg, atol=TOLERANCE_DEG)
-    with h5py.File(outdir / "constants.nxs") as h5:
-        offset = h5["entry/offset"][()]
-    assert offset.shape == (16, 512, 128)
-    # pedestal 5000 + U(0, 200) per pixel, read noise 3 ADU over 8 darks
-    assert 4985 <= offset.min() and offset.max() <= 5215
-    assert offset.mean() == pytest.approx(5100, abs=1.0)
+    _check_notebook_constants(outdir, truth)
     with h5py.File(outdir / "assembled.h5") as h5:
         assembled = h5["entry/data/data"]
         assert assembled.shape == (truth.signal_frames, 1256, 1092)
@@ -85,13 +82,40 @@ def _check_outputs(outdir: Path, mock) -> list[float]:
     return found
 
 
+def _check_notebook_constants(outdir: Path, truth) -> None:
+    """The constants come from the detector-calibration notebooks, one module each, and recover the pedestal."""
+    from panosc_cwl import detector
+
+    consts = [detector.read_constants(outdir / f"darks_m{m:02d}-constants.nxs") for m in range(16)]
+    assert [c.module for c in consts] == list(range(16)) and {c.n_darks for c in consts} == {truth.dark_frames}
+    with h5py.File(outdir / "darks_m15-constants.nxs") as h5:
+        assert h5["entry/calibration/program"][()].decode() == "panosc-cwl dark calibration"
+        assert h5["entry/calibration/source"][()].decode() == "darks_m15.h5"
+    for m in (0, 15):  # the executed notebooks' reports (papermill + nbconvert)
+        html = (outdir / f"darks_m{m:02d}-calibration.html").read_text()
+        assert f"{truth.dark_frames} dark frames of 512 x 128 pixels, module {m}" in html
+        assert f"frames of module {m} corrected" in (outdir / f"data_m{m:02d}-correction.html").read_text()
+    offset = np.stack([c.offset for c in consts])
+    bad = np.stack([c.bad_pixels for c in consts]) != 0
+    # the mock's pedestal (its first random draw), recovered by the mean of the darks: sigma 3/sqrt(8) ADU
+    pedestal = truth.pedestal + 200.0 * np.random.default_rng(truth.seed).random(offset.shape)
+    diff = (offset - pedestal)[~bad]
+    assert abs(np.median(diff)) < 0.1
+    assert np.std(diff) == pytest.approx(truth.read_noise / np.sqrt(truth.dark_frames), rel=0.1)
+    assert np.median(np.stack([c.noise for c in consts])) == pytest.approx(truth.read_noise, rel=0.2)
+    assert bad.mean() < 1e-3  # a few pixels with an unluckily low noise over 8 darks, no more
+
+
 def test_cwltool_workflow(job, mock, tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(out), str(WORKFLOW), str(job)],
-                          capture_output=True, text=True, env=ENV, timeout=300)
+    # --parallel: the 32 notebook steps of the detector-calibration subworkflow run two at a time
+    proc = subprocess.run([str(BIN / "cwltool"), "--parallel", "--outdir", str(out), str(WORKFLOW), str(job)],
+                          capture_output=True, text=True, env=ENV, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     outputs = json.loads(proc.stdout)
-    assert set(outputs) >= {"cxi", "integrated", "assembled", "constants", "poni", "crystfel_geometry"}
+    assert set(outputs) >= {"cxi", "integrated", "assembled", "constants", "poni", "crystfel_geometry",
+                            "calibration_reports", "correction_reports", "corrected_modules"}
+    assert len(outputs["constants"]) == len(outputs["corrected_modules"]) == 16
     print("cwltool rings:", _check_outputs(out, mock))
     # the virtual CXI file from the workflow exposes all modules as one array
     with euxfel.VirtualCXI(out / "detector_virt.cxi", mock["run"]) as v:
@@ -101,6 +125,23 @@ def test_cwltool_workflow(job, mock, tmp_path):
         with h5py.File(mock["run"] / f"RAW-R0238-AGIPD{m:02d}-S00000.h5") as h5:
             raw = h5[f"INSTRUMENT/SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf/image/data"][0, 0]
         assert np.array_equal(frame[m], raw)
+
+
+    # the stack-modules example job, run on the workflow's corrected modules as its comment says
+    layout = tmp_path / "layout"
+    shutil.copytree(ROOT / "jobs", layout / "jobs")
+    (layout / "data/euxfel").mkdir(parents=True)
+    (layout / "data/euxfel/modules").symlink_to(out)
+    proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(layout / "data/euxfel"),
+                           str(ROOT / "cwl/tools/agipd-stack-modules.cwl"),
+                           str(layout / "jobs/agipd-stack-modules-r0238.yml")],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with h5py.File(json.loads(proc.stdout)["corrected_stack"]["path"]) as h5:
+        stack = h5["entry/data/data"][()]
+    for m in (0, 9):
+        with h5py.File(out / f"data_m{m:02d}-corrected.h5") as h5:
+            assert np.array_equal(stack[:, m], h5["entry/data/data"][()], equal_nan=True)
 
 
 @pytest.mark.toil
@@ -130,6 +171,41 @@ def test_virtual_cxi_follows_a_moved_run(mock, tmp_path):
     assert signal.min() >= 5000  # pedestal + rings, not fill values
 
 
+def test_split_modules_job_and_stack_roundtrip(mock, tmp_path):
+    """agipd-split-modules' example job writes what detector.read_frames reads; stacking puts modules back by index."""
+    from panosc_cwl import detector
+
+    layout = tmp_path / "layout"
+    shutil.copytree(ROOT / "jobs", layout / "jobs")
+    (layout / "data/euxfel/raw").mkdir(parents=True)
+    (layout / "data/euxfel/raw/r0238").symlink_to(mock["run"])
+    subprocess.run([str(BIN / "extra-data-make-virtual-cxi"), str(mock["run"]), "-o",
+                    str(layout / "data/euxfel/detector_virt.cxi")], check=True, capture_output=True, env=ENV)
+    proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(tmp_path / "modules"),
+                           str(ROOT / "cwl/tools/agipd-split-modules.cwl"),
+                           str(layout / "jobs/agipd-split-modules-r0238.yml")],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outputs = json.loads(proc.stdout)
+    darks = [Path(f["path"]) for f in outputs["darks"]]
+    data = [Path(f["path"]) for f in outputs["data"]]
+    assert [p.name for p in darks] == [f"darks_m{m:02d}.h5" for m in range(16)] and len(data) == 16
+    t = mock["truth"]
+    for m in (0, 5, 15):
+        frames, module = detector.read_frames(darks[m])
+        with h5py.File(mock["run"] / f"RAW-R0238-AGIPD{m:02d}-S00000.h5") as h5:
+            raw = h5[f"INSTRUMENT/SPB_DET_AGIPD1M-1/DET/{m}CH0:xtdf/image/data"]
+            assert module == m and np.array_equal(frames, raw[64:64 + t.dark_frames, 0])
+            assert np.array_equal(detector.read_frames(data[m])[0], raw[:t.signal_frames, 0])
+    stacked = euxfel.stack_modules(data[::-1], tmp_path / "stack.h5")  # any order: placed by module index
+    with h5py.File(stacked) as h5, h5py.File(mock["run"] / "RAW-R0238-AGIPD07-S00000.h5") as raw:
+        assert h5["entry/data/data"].shape == (t.signal_frames, 16, 512, 128)
+        assert np.array_equal(h5["entry/data/data"][:, 7],
+                              raw["INSTRUMENT/SPB_DET_AGIPD1M-1/DET/7CH0:xtdf/image/data"][:t.signal_frames, 0])
+    with pytest.raises(InputError, match="module 3 is duplicated"):
+        euxfel.stack_modules(data[:15] + [data[3]], tmp_path / "dup.h5")
+
+
 def test_offsets_recover_the_pedestal(mock, tmp_path):
     cxi = tmp_path / "v.cxi"
     subprocess.run([str(BIN / "extra-data-make-virtual-cxi"), str(mock["run"]), "-o", str(cxi)], check=True,
@@ -152,6 +228,8 @@ def test_offsets_recover_the_pedestal(mock, tmp_path):
     (["euxfel", "assemble", "--quad-positions", "1,2 3", "--corrected", "{c}", "-o", "{o}"], "quad_positions"),
     (["euxfel", "dark", "--cxi", "{c}", "--frames", "0:2", "-o", "{o}"], "cxi"),
     (["euxfel", "geometry", "--distance", "-1", "--wavelength", "1", "-o", "{d}"], "distance"),
+    (["euxfel", "stack-modules", "--corrected", "{c}", "-o", "{o}"], "corrected"),
+    (["euxfel", "split", "--cxi", "{cxi}", "--dark-frames", "0:2", "--frames", "0:9", "-o", "{d}"], "frames"),
 ])
 def test_bad_input_is_one_line(argv, field, tmp_path):
     cxi = tmp_path / "v.cxi"

@@ -2,17 +2,20 @@
 cwlVersion: v1.2
 class: Workflow
 id: euxfel-agipd
-label: "European XFEL AGIPD-1M powder run: validate, virtual CXI, dark constants, correct, assemble, integrate"
+label: "European XFEL AGIPD-1M powder run: validate, virtual CXI, notebook dark calibration, assemble, integrate"
 doc: |
   The path of a European XFEL AGIPD-1M run to powder patterns with the facility's own libraries:
   the run folder is validated (extra-data-validate) and exposed as one virtual CXI array
-  (extra-data-make-virtual-cxi, no copy); dark frames give per-pixel offsets, noise and bad pixels;
-  the selected frames are offset-corrected, assembled into 2D images with the extra-geom geometry,
-  and azimuthally integrated with pyFAI using the PONI exported from that same geometry (the
-  geometry is also exported as CrystFEL .geom and as a pyFAI NXdetector file).
-  The dark step here is a compact in-workflow offset correction; the notebook-based
-  detector-calibration.cwl works on per-module files and takes ~2.7 min for 16 AGIPD modules on 2
-  cores, too slow for this workflow's tests.
+  (extra-data-make-virtual-cxi, no copy); the dark frames and the selected frames are split into one
+  dark file and one data file per module (agipd-split-modules), and the detector-calibration.cwl
+  subworkflow runs the dark-calibration and correct notebooks (papermill) on every module in
+  parallel: per-pixel offsets, noise and bad pixels, offset-corrected frames (bad pixels NaN) and an
+  HTML report per module. The 16 corrected modules are stacked back into one array
+  (agipd-stack-modules), assembled into 2D images with the extra-geom geometry, and azimuthally
+  integrated with pyFAI using the PONI exported from that same geometry (the geometry is also
+  exported as CrystFEL .geom and as a pyFAI NXdetector file).
+  The notebooks start a kernel per module and step (32 notebook runs): use `cwltool --parallel`.
+  (agipd-dark-constants.cwl and agipd-correct.cwl do the same offset correction in one process each.)
   Data: `panosc-cwl euxfel mock -o data/euxfel`; run:
   `cwltool cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml`
   (or `toil-cwl-runner ...`, or `panosc-cwl run ...`; jobs/euxfel-agipd-locator.yml names the run
@@ -26,9 +29,13 @@ s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 requirements:
   MultipleInputFeatureRequirement: {}
+  SubworkflowFeatureRequirement: {}
 hints:
   SoftwareRequirement:
     packages:
+      papermill:
+        version: [">=2.6"]
+        specs: ["https://pypi.org/project/papermill/"]
       extra-data:
         version: [">=1.20,<2"]
         specs: ["https://pypi.org/project/extra-data/"]
@@ -58,6 +65,21 @@ inputs:
     type: string
     label: Dark frames
     doc: Frames of the virtual CXI file without X-rays, A:B (e.g. 64:72 = pulses 0-7 of the second train).
+  offset_sigma:
+    type: float
+    default: 5.0
+    label: Offset threshold
+    doc: Pixels whose offset is further than this many robust standard deviations from the module median are bad.
+  noise_low:
+    type: float
+    default: 0.2
+    label: Dead-pixel threshold
+    doc: Pixels with noise below this fraction of the median noise are dead.
+  noise_high:
+    type: float
+    default: 3.0
+    label: Noisy-pixel threshold
+    doc: Pixels with noise above this multiple of the median noise are noisy.
   frames:
     type: string
     label: Frames to integrate
@@ -95,10 +117,25 @@ outputs:
     doc: All modules as one virtual array (open with HDF5_VDS_PREFIX set to the run folder).
     outputSource: virtual_cxi/cxi
   constants:
-    type: File
+    type: File[]
     label: Dark constants
-    doc: Offset, noise and bad-pixel map of the 16 modules.
-    outputSource: dark/constants
+    doc: NeXus offset, noise and bad-pixel map of each module (darks_mMM-constants.nxs, module order).
+    outputSource: calibration/constants
+  calibration_reports:
+    type: File[]
+    label: Dark-calibration reports
+    doc: HTML report of each module's dark-calibration notebook.
+    outputSource: calibration/calibration_reports
+  correction_reports:
+    type: File[]
+    label: Correction reports
+    doc: HTML report of each module's correct notebook.
+    outputSource: calibration/correction_reports
+  corrected_modules:
+    type: File[]
+    label: Corrected modules
+    doc: Offset-corrected frames of each module (data_mMM-corrected.h5), as the notebooks wrote them.
+    outputSource: calibration/corrected
   assembled:
     type: File
     label: Assembled images
@@ -137,28 +174,40 @@ steps:
     in:
       run: run
     out: [cxi]
-  dark:
-    label: Dark constants
-    run: ../tools/agipd-dark-constants.cwl
+  split:
+    label: One dark and one data file per module
+    run: ../tools/agipd-split-modules.cwl
     in:
       cxi: virtual_cxi/cxi
       run: run
       dark_frames: dark_frames
-    out: [constants]
-  correct:
-    label: Offset correction
-    run: ../tools/agipd-correct.cwl
-    in:
-      cxi: virtual_cxi/cxi
-      run: run
       frames: frames
-      constants: dark/constants
-    out: [corrected]
+    out: [darks, data]
+  calibration:
+    label: Dark calibration and correction of each module (notebooks)
+    run: detector-calibration.cwl
+    requirements:
+      # a notebook step mostly waits on its kernel (start, messages): half a core each lets a
+      # runner run twice as many of the 32 steps at a time
+      ResourceRequirement: {coresMin: 0.5, ramMin: 512}
+    in:
+      darks: split/darks
+      data: split/data
+      offset_sigma: offset_sigma
+      noise_low: noise_low
+      noise_high: noise_high
+    out: [constants, corrected, calibration_reports, correction_reports]
+  stack:
+    label: Corrected modules back into one array
+    run: ../tools/agipd-stack-modules.cwl
+    in:
+      corrected: calibration/corrected
+    out: [corrected_stack]
   assemble:
     label: Assemble module images
     run: ../tools/agipd-assemble.cwl
     in:
-      corrected: correct/corrected
+      corrected: stack/corrected_stack
       geometry: geometry
       quad_positions: quad_positions
     out: [assembled]
