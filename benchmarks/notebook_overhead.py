@@ -92,7 +92,7 @@ def main() -> int:
     bare = statistics.median(times["papermill (bare CLI)"])
     print(f"notebook step overhead, {args.repeats} repeats (median, min, max in seconds); load average "
           f"{os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
-    print(f"| how | median | min | max | overhead vs bare papermill |")
+    print("| how | median | min | max | overhead vs bare papermill |")
     print("|---|---|---|---|---|")
     for name, ts in times.items():
         med = statistics.median(ts)

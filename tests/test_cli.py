@@ -1,6 +1,5 @@
 """The command line: one-line errors naming the field, exit 2, no traceback; progress; nothing overwritten."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
