@@ -280,13 +280,7 @@ def write_constants(consts: DarkConstants, output: str | Path, overwrite: bool =
                          long_name="noise (standard deviation)", interpretation="image")
             write_nxdata(entry, "bad_pixels", "bad_pixels", consts.bad_pixels, axes, signal_units="",
                          long_name="bad-pixel bits (NXdetector pixel_mask)", interpretation="image")
-            inst = entry.create_group("instrument")
-            inst.attrs["NX_class"] = "NXinstrument"
-            det = inst.create_group("detector")
-            det.attrs["NX_class"] = "NXdetector"
-            det.create_dataset("pixel_mask", data=consts.bad_pixels, compression="gzip")
-            if consts.module is not None:
-                det.create_dataset("module_index", data=consts.module)
+            _write_detector(entry, consts)
             proc = entry.create_group("calibration")
             set_attrs(proc, NX_class="NXprocess")
             proc.create_dataset("program", data="panosc-cwl dark calibration")
@@ -297,6 +291,17 @@ def write_constants(consts: DarkConstants, output: str | Path, overwrite: bool =
             for key, value in consts.thresholds.items():
                 proc.create_dataset(key, data=value)
     return Path(output)
+
+
+def _write_detector(entry, consts: DarkConstants) -> None:
+    """``instrument/detector`` (NXdetector) with the bad-pixel mask and module index, as NeXus readers expect."""
+    inst = entry.create_group("instrument")
+    inst.attrs["NX_class"] = "NXinstrument"
+    det = inst.create_group("detector")
+    det.attrs["NX_class"] = "NXdetector"
+    det.create_dataset("pixel_mask", data=consts.bad_pixels, compression="gzip")
+    if consts.module is not None:
+        det.create_dataset("module_index", data=consts.module)
 
 
 def read_constants(path: str | Path) -> DarkConstants:
@@ -342,13 +347,7 @@ def write_corrected(corrected: np.ndarray, consts: DarkConstants, output: str | 
             ds = data.create_dataset("data", data=corrected, chunks=(1,) + corrected.shape[1:], compression="gzip",
                                      compression_opts=1)
             set_attrs(ds, units="ADU", interpretation="image", long_name="offset-corrected signal")
-            inst = entry.create_group("instrument")
-            inst.attrs["NX_class"] = "NXinstrument"
-            det = inst.create_group("detector")
-            det.attrs["NX_class"] = "NXdetector"
-            det.create_dataset("pixel_mask", data=consts.bad_pixels, compression="gzip")
-            if consts.module is not None:
-                det.create_dataset("module_index", data=consts.module)
+            _write_detector(entry, consts)
             proc = entry.create_group("correction")
             set_attrs(proc, NX_class="NXprocess")
             proc.create_dataset("program", data="panosc-cwl offset correction")
