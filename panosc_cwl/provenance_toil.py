@@ -325,6 +325,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
 
     order = sorted(steps, key=lambda s: (jobs.get(_id(s["id"]).split("/")[-1], ToilJob("", "")).started
                                          or dt.datetime.max.replace(tzinfo=dt.timezone.utc)))
+    activities = []
     for s in order:
         name = _id(s["id"]).split("/")[-1]
         j = jobs.get(name, ToilJob(name, name))
@@ -344,14 +345,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         act = doc.activity(f"id:{uuid.uuid4()}", j.started, j.ended, attrs)
         doc.wasAssociatedWith(act, engine, f"wf:main/{name}")
         doc.wasStartedBy(act, None, run, j.started)
-        for inp in s.get("in", []):
-            src = inp.get("source")
-            srcs = src if isinstance(src, list) else [src] if src else []
-            port = _id(inp["id"]).split("/")[-1]
-            for one in srcs:
-                ent = values.get(_id(one))
-                if ent is not None:
-                    doc.used(act, ent, j.started, other_attributes={"prov:role": q(f"wf:main/{name}/{port}")})
+        activities.append((s, name, j, act))
         for out in s.get("out", []):
             oid = _id(out if isinstance(out, str) else out["id"])
             port = oid.split("/")[-1]
@@ -362,6 +356,17 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
                 values[oid] = ent
                 doc.wasGeneratedBy(ent, act, j.ended, other_attributes={"prov:role": q(f"wf:main/{name}/{port}")})
         doc.wasEndedBy(act, None, run, j.ended)
+    # inputs only once every step's outputs exist: steps that start within the same logged second
+    # (a fast step and its consumer) may be in either order above
+    for s, name, j, act in activities:
+        for inp in s.get("in", []):
+            src = inp.get("source")
+            srcs = src if isinstance(src, list) else [src] if src else []
+            port = _id(inp["id"]).split("/")[-1]
+            for one in srcs:
+                ent = values.get(_id(one))
+                if ent is not None:
+                    doc.used(act, ent, j.started, other_attributes={"prov:role": q(f"wf:main/{name}/{port}")})
     for src, out_name in out_of_source.items():
         ent = values.get(src)
         if ent is not None:
