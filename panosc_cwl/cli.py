@@ -108,7 +108,7 @@ def cmd_integrate(args, dims: int) -> int:
     res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
                           dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))
-    out = write_integrated(res, args.output, args.poni, overwrite=args.overwrite)
+    out = write_integrated(res, args.output, overwrite=args.overwrite)
     print(out)
     return 0
 

@@ -104,6 +104,8 @@ class StackResult:
     settings: IntegrationSettings
     method: str
     sources: list
+    #: the pyFAI AzimuthalIntegrator (geometry) the frames were integrated with
+    integrator: object
     #: global index of the first frame (non-zero for a chunk integrated with ``frame_range``)
     first_frame: int = 0
 
@@ -176,7 +178,7 @@ def integrate_stack(
             sigma[i] = res.sigma
         if progress:
             progress(i + 1, n_total)
-    return StackResult(radial, intens, sigma, azim, settings, method, sources, first_frame=start)
+    return StackResult(radial, intens, sigma, azim, settings, method, sources, ai, first_frame=start)
 
 
 def parse_frame_range(text: str) -> tuple[int, int | None]:
@@ -198,7 +200,7 @@ def check_frame_range(frame_range: tuple[int, int | None], n_total: int) -> tupl
     return start, stop
 
 
-def write_integrated(result: StackResult, output: str | Path, poni: str | Path, *, overwrite: bool = False) -> Path:
+def write_integrated(result: StackResult, output: str | Path, *, overwrite: bool = False) -> Path:
     """Write a :class:`StackResult` as NeXus: ``/entry/integrated`` (NXdata) plus the process record."""
     import h5py
     import pyFAI
@@ -206,7 +208,7 @@ def write_integrated(result: StackResult, output: str | Path, poni: str | Path, 
     axis_name, axis_units = UNITS[result.settings.unit]
     n = result.intensity.shape[0]
     frame_index = np.arange(n) + result.first_frame
-    ai = load_integrator(poni)
+    ai = result.integrator
     with atomic_path(output, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w") as h5:
             entry = new_nexus_file(h5, title="Azimuthal integration (pyFAI)")

@@ -60,7 +60,7 @@ def test_hdf5_edf_tiff_give_the_same_pattern(calibrant_data):
 def test_nexus_output_is_plottable(calibrant_data, tmp_path):
     _, sim = calibrant_data
     res = integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=400, unit="q_A^-1"), dataset=DS)
-    out = write_integrated(res, tmp_path / "i.nxs", sim.poni)
+    out = write_integrated(res, tmp_path / "i.nxs")
     with h5py.File(out) as h5:
         entry = h5[h5.attrs["default"]]
         assert entry.attrs["NX_class"] == "NXentry"
@@ -82,7 +82,7 @@ def test_nexus_output_is_plottable(calibrant_data, tmp_path):
 def test_cake_shape_and_axes(calibrant_data, tmp_path):
     _, sim = calibrant_data
     res = integrate_stack(sim.edf, sim.poni, IntegrationSettings(npt=300, npt_azim=72), dims=2)
-    out = write_integrated(res, tmp_path / "cake.nxs", sim.poni)
+    out = write_integrated(res, tmp_path / "cake.nxs")
     with h5py.File(out) as h5:
         data = h5["entry/integrated"]
         assert data["I"].shape == (1, 72, 300)

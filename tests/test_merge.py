@@ -21,11 +21,11 @@ def stack(tmp_path_factory):
     out = tmp_path_factory.mktemp("merge")
     sim = simulate_powder(out / "data", PowderSimulation(n_frames=7, seed=2), edf_frames=0, tiff_frames=0)
     settings = IntegrationSettings(npt=500)
-    full = write_integrated(integrate_stack([sim.stack], sim.poni, settings, dataset=DS), out / "full.nxs", sim.poni)
+    full = write_integrated(integrate_stack([sim.stack], sim.poni, settings, dataset=DS), out / "full.nxs")
     chunks = []
     for rng in ("0:3", "3:5", "5:99"):  # the last chunk runs past the end: clipped
         res = integrate_stack([sim.stack], sim.poni, settings, dataset=DS, frame_range=parse_frame_range(rng))
-        chunks.append(write_integrated(res, out / f"chunk-{rng.replace(':', '-')}.nxs", sim.poni))
+        chunks.append(write_integrated(res, out / f"chunk-{rng.replace(':', '-')}.nxs"))
     return sim, out, full, chunks
 
 
@@ -59,7 +59,7 @@ def test_merge_refuses_overlap_and_other_bins(stack, tmp_path):
     with pytest.raises(InputError, match="overlap"):
         merge_chunks([chunks[0], full], tmp_path / "x.nxs")
     other = write_integrated(integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=400), dataset=DS,
-                                             frame_range=(3, 5)), tmp_path / "other.nxs", sim.poni)
+                                             frame_range=(3, 5)), tmp_path / "other.nxs")
     with pytest.raises(InputError, match="other bins"):
         merge_chunks([chunks[0], other], tmp_path / "x.nxs")
     assert not (tmp_path / "x.nxs").exists()

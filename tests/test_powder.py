@@ -14,7 +14,7 @@ def integrated(tmp_path_factory):
     out = tmp_path_factory.mktemp("red")
     sim = simulate_powder(out, PowderSimulation(n_frames=5, drift=0.2, seed=5))
     res = integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=1500), dataset=sim.dataset)
-    return write_integrated(res, out / "i.nxs", sim.poni), sim
+    return write_integrated(res, out / "i.nxs"), sim
 
 
 def test_reduce_mean_sum_and_beam_drift(integrated, tmp_path):

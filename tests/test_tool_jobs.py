@@ -41,7 +41,7 @@ def layout(tmp_path_factory):
     shutil.copytree(ROOT / "jobs", base / "jobs")
     sim = simulate_powder(base / "data/ceo2", PowderSimulation(calibrant="CeO2", n_frames=3, seed=2))
     res = integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=2000), dataset=sim.dataset)
-    integrated = write_integrated(res, base / "data/ceo2/ceo2-integrated.nxs", sim.poni)
+    integrated = write_integrated(res, base / "data/ceo2/ceo2-integrated.nxs")
     pat = read_pattern(integrated)
     write_reduced(pat, reduce_stack(pat), base / "data/ceo2/ceo2-reduced.nxs")
     return base
