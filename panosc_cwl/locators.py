@@ -159,21 +159,10 @@ def resolve_job(job: dict, base: Path, table: dict[str, dict] | None = None) -> 
 
 
 def job_has_locators(job: dict) -> bool:
-    found = False
+    from .runners import cwl_file_objects
 
-    def walk(obj):
-        nonlocal found
-        if isinstance(obj, dict):
-            if obj.get("class") in ("File", "Directory") and (is_locator(obj.get("location")) or is_locator(obj.get("path"))):
-                found = True
-            for v in obj.values():
-                walk(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                walk(v)
-
-    walk(job)
-    return found
+    return any(is_locator(obj.get("location")) or is_locator(obj.get("path"))
+               for obj in cwl_file_objects(job, ("File", "Directory")))
 
 
 def read_job(path: str | Path) -> dict:

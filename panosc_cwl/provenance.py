@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .exceptions import InputError, PanoscError
+from .runners import cwl_file_objects
 
 PANOSC_NS = "https://w3id.org/panosc-cwl/prov#"
 PROV_FORMATS = {  # file suffix -> prov serializer arguments, as cwltool writes them
@@ -554,18 +555,6 @@ def save_prov_document(doc, bundle: Path) -> None:
 
 
 # ------------------------------------------------------------------ enrich (both runners)
-def _walk_files(obj, found: list[dict]) -> None:
-    if isinstance(obj, dict):
-        if obj.get("class") == "File":
-            found.append(obj)
-        for v in obj.values():
-            if isinstance(v, (dict, list)):
-                _walk_files(v, found)
-    elif isinstance(obj, list):
-        for v in obj:
-            _walk_files(v, found)
-
-
 def resolve_job(job_path: Path | None) -> dict:
     """The job file as data, with every File's location made an absolute ``file://`` URI."""
     if job_path is None:
@@ -574,9 +563,7 @@ def resolve_job(job_path: Path | None) -> dict:
 
     job = YAML(typ="safe", pure=True).load(Path(job_path).read_text(encoding="utf-8")) or {}
     base = Path(job_path).resolve().parent
-    files: list[dict] = []
-    _walk_files(job, files)
-    for f in files:
+    for f in cwl_file_objects(job):
         loc = f.pop("path", None) or f.get("location")
         if loc and not re.match(r"^\w+://", str(loc)):
             f["location"] = (base / loc).resolve().as_uri()
@@ -596,9 +583,8 @@ def known_checksums(bundle: Path) -> dict[tuple[str, int], str]:
     """(file name, size) -> sha1 of the files the runner already hashed (its primary-job.json),
     so a large input is not read a second time."""
     p = bundle / "workflow" / "primary-job.json"
-    files: list[dict] = []
     try:
-        _walk_files(json.loads(p.read_text(encoding="utf-8")), files)
+        files = cwl_file_objects(json.loads(p.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return {}
     return {(str(f.get("basename")), int(f.get("size", -1))): str(f["checksum"]).split("$")[-1]
@@ -608,9 +594,7 @@ def known_checksums(bundle: Path) -> dict[tuple[str, int], str]:
 def job_with_checksums(job: dict, known: Mapping[tuple[str, int], str] | None = None) -> dict:
     """Add ``checksum``/``size`` to every local File of ``job`` that has none yet (``known``:
     (name, size) -> sha1 already computed by the runner; otherwise the file is hashed)."""
-    files: list[dict] = []
-    _walk_files(job, files)
-    for f in files:
+    for f in cwl_file_objects(job):
         p = uri_path(f.get("location", ""))
         if p and p.is_file() and not f.get("checksum"):
             f["size"] = p.stat().st_size
@@ -657,9 +641,9 @@ def enrich_bundle(bundle: str | os.PathLike, *, job: dict | None = None, outputs
         job = json.loads(json.dumps(job))
         job_with_checksums(job, known_checksums(b))
         (pdir / "job.json").write_text(json.dumps(job, indent=1, sort_keys=True), encoding="utf-8")
-        _walk_files(job, files_here)
+        files_here.extend(cwl_file_objects(job))
     if outputs:
-        _walk_files(json.loads(json.dumps(dict(outputs))), files_here)
+        files_here.extend(cwl_file_objects(json.loads(json.dumps(dict(outputs)))))
     (pdir / "run.json").write_text(json.dumps({
         "runner": runner, "batch_system": batch_system, "environment": safe_environment(env),
         "reference_above_bytes": reference_above,

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from . import provenance as pv
+from .runners import cwl_file_objects
 from .exceptions import InputError
 from .iorw import atomic_path, is_hdf5, open_hdf5, require_file
 
@@ -396,9 +397,7 @@ class RerunReport:
 def check_job_inputs(job: dict) -> None:
     """Every input file must still be there with the checksum recorded at the run."""
     for key, val in job.items():
-        files: list[dict] = []
-        pv._walk_files(val, files)
-        for f in files:
+        for f in cwl_file_objects(val):
             p = pv.uri_path(str(f.get("location", "")))
             want = str(f.get("checksum", "")).split("$")[-1]
             if p is None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import provenance as pv
+from .runners import cwl_file_objects
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
 COMPLETE = re.compile(r"^\[([^\]]+)\].*CWL step complete: (\S+)")
@@ -376,9 +377,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
 
     # the job as cwltool writes it: locations inside the bag where the file was kept
     bag_job = json.loads(json.dumps(full_job))
-    files: list[dict] = []
-    pv._walk_files(bag_job, files)
-    for f in files:
+    for f in cwl_file_objects(bag_job):
         sha = str(f.get("checksum", "")).split("$")[-1]
         if sha and (b / "data" / sha[:2] / sha).exists():
             f["location"] = f"../data/{sha[:2]}/{sha}"

@@ -237,20 +237,28 @@ def run(req: RunRequest, on_line: Callable[[str], None] | None = None, command: 
     return RunResult(cmd, rc, outputs, log_path)
 
 
-def output_files(outputs: dict) -> list[Path]:
-    """Every File path in a runner's output object (nested lists/records included)."""
-    found: list[Path] = []
+def cwl_file_objects(obj, classes: tuple[str, ...] = ("File",)) -> list[dict]:
+    """Every CWL File (or ``classes``) object in a job or output object, in document order.
 
-    def walk(obj):
-        if isinstance(obj, dict):
-            if obj.get("class") == "File" and "path" in obj:
-                found.append(Path(obj["path"]))
-            else:
-                for v in obj.values():
-                    walk(v)
-        elif isinstance(obj, list):
-            for v in obj:
+    Nested ones count too (a File's secondaryFiles, a Directory's listing); the dicts are the
+    originals, so callers may update them in place.
+    """
+    found: list[dict] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if value.get("class") in classes:
+                found.append(value)
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
                 walk(v)
 
-    walk(outputs)
+    walk(obj)
     return found
+
+
+def output_files(outputs: dict) -> list[Path]:
+    """Every File path in a runner's output object (nested lists/records included)."""
+    return [Path(f["path"]) for f in cwl_file_objects(outputs) if "path" in f]
