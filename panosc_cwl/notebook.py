@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import InputError, PanoscError
+from .runners import ANSI
 
 NOTEBOOK_INPUT = "notebook"  # the tool's input holding the notebook itself (not a parameter)
 REPORT_INPUT = "report_name"  # base name of the executed notebook and HTML report (not a parameter)
@@ -807,7 +808,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
     if report is not None:
         render_report(executed, report)
     if failure is not None:
-        tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(failure.traceback or []))
+        tb = ANSI.sub("", "\n".join(failure.traceback or []))
         # number the cell as in the author's notebook: papermill's injected cell is not there
         ran = [c for c in executed.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
         injected = sum("injected-parameters" in c.get("metadata", {}).get("tags", [])

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import provenance as pv
-from .runners import cwl_file_objects
+from .runners import ANSI, cwl_file_objects
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
 COMPLETE = re.compile(r"^\[([^\]]+)\].*CWL step complete: (\S+)")
@@ -110,7 +110,7 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
     sub-workflow or a scatter are counted under the top-level step that ran them)."""
     jobs: dict[str, ToilJob] = {}
     for line in log_text.splitlines():
-        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        line = ANSI.sub("", line)
         m = ISSUED.search(line)
         if m:
             step = _step_of(m.group(2), steps, alias)
