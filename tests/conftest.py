@@ -87,6 +87,24 @@ def slurm_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def slurm_jobs(slurm_env):
+    """``slurm_jobs(workdir)``: SLURM's own record (``scontrol show job``) of every job submitted from
+    ``workdir`` (one Toil leader per folder), oldest first; kept an hour by MinJobAge."""
+
+    def jobs_in(workdir: Path) -> list[dict]:
+        out = subprocess.run(["scontrol", "-o", "show", "job"], env=slurm_env, capture_output=True, text=True,
+                             timeout=30)
+        jobs = []
+        for line in out.stdout.splitlines():
+            rec = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if Path(rec.get("WorkDir", "/nonexistent")) == Path(workdir):
+                jobs.append(rec)
+        return sorted(jobs, key=lambda r: int(r["JobId"]))
+
+    return jobs_in
+
+
 @pytest.fixture
 def fake_nvidia_smi(tmp_path) -> Path:
     """A folder holding an ``nvidia-smi`` that reports one CUDA 12 GPU; prepend it to PATH yourself.

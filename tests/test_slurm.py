@@ -34,17 +34,6 @@ CHUNKS = ["0:3", "3:6", "6:8"]
 
 
 # ---------------------------------------------------------------- helpers
-def _jobs_in(workdir: Path, env: dict) -> list[dict]:
-    """SLURM's record of every job submitted from ``workdir`` (one Toil leader per folder)."""
-    out = subprocess.run(["scontrol", "-o", "show", "job"], env=env, capture_output=True, text=True, timeout=30)
-    jobs = []
-    for line in out.stdout.splitlines():
-        rec = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-        if Path(rec.get("WorkDir", "/nonexistent")) == workdir:
-            jobs.append(rec)
-    return sorted(jobs, key=lambda r: int(r["JobId"]))
-
-
 def _nxs(path: Path, name: str = "entry/integrated/I") -> np.ndarray:
     with h5py.File(path) as h5:
         return h5[name][()]
@@ -102,7 +91,7 @@ def cwltool_out(data, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def slurm_powder(data, slurm_env, tmp_path_factory):
+def slurm_powder(data, slurm_env, tmp_path_factory, slurm_jobs):
     """The powder workflow through ``panosc-cwl run --profile ci-local`` (Toil on SLURM).
 
     While it runs, the integration step's SLURM job is cancelled with ``scancel`` as soon as it
@@ -114,7 +103,7 @@ def slurm_powder(data, slurm_env, tmp_path_factory):
     proc = _run_cli([str(POWDER), str(data["powder"]), "--profile", "ci-local", "--outdir", str(out)], work, slurm_env)
     cancelled = None
     while cancelled is None and proc.poll() is None and time.monotonic() - t0 < 240:
-        for job in _jobs_in(work, slurm_env):
+        for job in slurm_jobs(work):
             if "integrate" in job["JobName"] and job["JobState"] == "RUNNING":
                 subprocess.run(["scancel", job["JobId"]], env=slurm_env, check=True, timeout=30)
                 cancelled = job["JobId"]
@@ -151,8 +140,8 @@ def test_printed_command_is_pasteable(slurm_powder, slurm_env):
     assert "--slurmPartition main" in first
 
 
-def test_each_step_is_a_slurm_job_without_gpu(slurm_powder, slurm_env):
-    jobs = _jobs_in(slurm_powder["work"], slurm_env)
+def test_each_step_is_a_slurm_job_without_gpu(slurm_powder, slurm_env, slurm_jobs):
+    jobs = slurm_jobs(slurm_powder["work"])
     steps = {j["JobName"].split(".")[1] for j in jobs if j["JobState"] == "COMPLETED"}
     assert {"integrate", "reduce", "plot_pattern"} <= steps, [j["JobName"] for j in jobs]
     for job in jobs:
@@ -160,34 +149,34 @@ def test_each_step_is_a_slurm_job_without_gpu(slurm_powder, slurm_env):
         assert job["Partition"] == "main"
 
 
-def test_cancelled_job_is_retried(slurm_powder, slurm_env):
+def test_cancelled_job_is_retried(slurm_powder, slurm_env, slurm_jobs):
     assert slurm_powder["cancelled"], "the integration job was never seen RUNNING, so nothing was cancelled"
-    jobs = {j["JobId"]: j for j in _jobs_in(slurm_powder["work"], slurm_env)}
+    jobs = {j["JobId"]: j for j in slurm_jobs(slurm_powder["work"])}
     assert jobs[slurm_powder["cancelled"]]["JobState"] == "CANCELLED"
     retries = [j for j in jobs.values() if "integrate" in j["JobName"] and j["JobState"] == "COMPLETED"
                and int(j["JobId"]) > int(slurm_powder["cancelled"])]
     assert len(retries) == 1
 
 
-def test_gpu_hint_becomes_gres_request(data, slurm_env, fake_nvidia_smi, cwltool_out, tmp_path):
+def test_gpu_hint_becomes_gres_request(data, slurm_env, fake_nvidia_smi, cwltool_out, tmp_path, slurm_jobs):
     env = {**slurm_env, "PATH": f"{fake_nvidia_smi}{os.pathsep}{slurm_env['PATH']}"}
     work = tmp_path / "gpu"
     proc = _run_cli([str(GPU_TOOL), str(data["gpu"]), "--profile", "ci-local", "--outdir", str(work / "out")],
                     work, env)
     _finish(proc)
-    jobs = _jobs_in(work, slurm_env)
+    jobs = slurm_jobs(work)
     assert len(jobs) == 1, [j["JobName"] for j in jobs]
     assert jobs[0]["TresPerNode"] == "gres:gpu:1" and jobs[0]["JobState"] == "COMPLETED"
     # opencl falls back to the same CSR engine on a GPU-less node: numbers equal the CPU run
     assert np.allclose(_nxs(work / "out/integrated.nxs"), _nxs(cwltool_out / "integrated.nxs"), rtol=1e-6)
 
 
-def test_scatter_chunks_run_as_separate_jobs(data, slurm_env, cwltool_out, tmp_path):
+def test_scatter_chunks_run_as_separate_jobs(data, slurm_env, cwltool_out, tmp_path, slurm_jobs):
     work = tmp_path / "scatter"
     proc = _run_cli([str(SCATTER), str(data["scatter"]), "--profile", "ci-local", "--outdir", str(work / "out")],
                     work, slurm_env)
     _finish(proc)
-    names = [j["JobName"] for j in _jobs_in(work, slurm_env) if j["JobState"] == "COMPLETED"]
+    names = [j["JobName"] for j in slurm_jobs(work) if j["JobState"] == "COMPLETED"]
     assert sum(n.endswith("pyfai-integrate1d-chunk") for n in names) == len(CHUNKS), names
     assert sum(".merge." in n for n in names) == 1, names
     out = work / "out"
@@ -197,7 +186,7 @@ def test_scatter_chunks_run_as_separate_jobs(data, slurm_env, cwltool_out, tmp_p
     assert np.allclose(_nxs(out / "reduced.nxs", "entry/mean/I"), _nxs(cwltool_out / "reduced.nxs", "entry/mean/I"))
 
 
-def test_calibration_scattered_over_16_modules_as_slurm_jobs(slurm_env, tmp_path):
+def test_calibration_scattered_over_16_modules_as_slurm_jobs(slurm_env, tmp_path, slurm_jobs):
     """Issue 4: the detector-calibration workflow over 16 modules, one SLURM job per module and step."""
     from panosc_cwl.detector import read_constants, read_truth
 
@@ -209,7 +198,7 @@ def test_calibration_scattered_over_16_modules_as_slurm_jobs(slurm_env, tmp_path
     proc = _run_cli([str(ROOT / "cwl/workflows/detector-calibration-simulated.cwl"), str(job), "--profile", "ci-local",
                      "--outdir", str(out)], work, slurm_env)
     _finish(proc, timeout=420)
-    names = [j["JobName"] for j in _jobs_in(work, slurm_env) if j["JobState"] == "COMPLETED"]
+    names = [j["JobName"] for j in slurm_jobs(work) if j["JobState"] == "COMPLETED"]
     assert sum(n.endswith(".nb-dark-calibration") for n in names) == 16, names
     assert sum(n.endswith(".nb-correct") for n in names) == 16, names
     # every module's own job recovered its own detector: offsets within 6 standard errors of the truth

@@ -146,20 +146,10 @@ def test_bad_input_is_one_line(tmp_path, scan, args, field):
 
 
 # ---------------------------------------------------------------- GPU-hinted tools on SLURM
-def _jobs_in(workdir: Path, env: dict) -> list[dict]:
-    out = subprocess.run(["scontrol", "-o", "show", "job"], env=env, capture_output=True, text=True, timeout=30)
-    jobs = []
-    for line in out.stdout.splitlines():
-        rec = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-        if Path(rec.get("WorkDir", "/nonexistent")) == workdir:
-            jobs.append(rec)
-    return jobs
-
-
 @pytest.mark.slurm
 @pytest.mark.toil
 @pytest.mark.xdist_group("slurm")
-def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm_env, fake_nvidia_smi):
+def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm_env, fake_nvidia_smi, slurm_jobs):
     """nabu-reconstruct and pynx-cdi through ``toil-cwl-runner --batchSystem slurm``: one SLURM job each,
     with ``TresPerNode=gres:gpu:1``, completed, with results that still hold the science."""
     from panosc_cwl.cdi import cdi_error, read_reconstruction, read_truth, simulate_cdi, write_cxi
@@ -191,7 +181,7 @@ def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm
         out, err = proc.communicate(timeout=400)
         assert proc.returncode == 0, f"{name}: {err[-3000:]}"
         outputs[name] = json.loads(out)
-        jobs = _jobs_in(tmp_path / name, slurm_env)
+        jobs = slurm_jobs(tmp_path / name)
         assert jobs, f"{name}: no SLURM job recorded from {tmp_path / name}"
         done = [j for j in jobs if j["JobState"] == "COMPLETED"]
         assert done and all(j.get("TresPerNode") == "gres:gpu:1" for j in done), [(j["JobName"], j.get(
