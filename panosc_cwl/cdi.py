@@ -23,7 +23,7 @@ import numpy as np
 from .exceptions import InputError
 from .iorw import atomic_path, now_iso, require_file, set_attrs
 
-OUTPUT_FORMATS = ("cxi", "npz")
+from .units import CDI_OUTPUT_FORMATS as OUTPUT_FORMATS
 
 
 # ---------------------------------------------------------------- simulation

@@ -838,8 +838,10 @@ def cmd_tomo(args) -> int:
 
 def _add_imaging_parsers(sub) -> None:
     """Parsers of cdi / tomo (issue 7)."""
-    from .cdi import OUTPUT_FORMATS as CDI_FORMATS
-    from .tomo import BACKENDS, COR_METHODS, OUTPUT_FORMATS, PHASE_METHODS
+    from .units import CDI_OUTPUT_FORMATS as CDI_FORMATS
+    from .units import COR_METHODS, PHASE_METHODS
+    from .units import TOMO_BACKENDS as BACKENDS
+    from .units import TOMO_OUTPUT_FORMATS as OUTPUT_FORMATS
 
     cdi = sub.add_parser("cdi", help="coherent diffraction imaging: simulate, reconstruct (cohere-core), plot")
     csub = cdi.add_subparsers(dest="action", required=True, parser_class=OneLineParser)

@@ -20,12 +20,9 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import atomic_path, check_can_write, now_iso, require_file
-
-COR_METHODS = ("centered", "global", "sliding-window", "growing-window", "sino-coarse-to-fine",
-               "composite-coarse-to-fine", "fourier-angles", "octave-accurate")
-PHASE_METHODS = ("none", "paganin", "CTF")
-OUTPUT_FORMATS = ("hdf5", "tiff")
-BACKENDS = ("auto", "nabu", "cpu")
+from .units import COR_METHODS, PHASE_METHODS
+from .units import TOMO_BACKENDS as BACKENDS
+from .units import TOMO_OUTPUT_FORMATS as OUTPUT_FORMATS
 
 
 @dataclass

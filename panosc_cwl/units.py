@@ -1,4 +1,8 @@
-"""Names the integration tools accept, in a module with no heavy imports (the CLI's help needs them fast)."""
+"""Names the tools accept (units, methods, formats), in a module with no heavy imports.
+
+The CLI builds every subcommand's parser on each call, tool steps included: its choices must not
+import numpy, pyFAI or nabu.
+"""
 
 from __future__ import annotations
 
@@ -18,3 +22,12 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "full-csr": ("full", "csr", "cython"),
     "opencl": ("bbox", "csr", "opencl"),
 }
+
+#: CDI reconstruction output formats (panosc_cwl.cdi).
+CDI_OUTPUT_FORMATS = ("cxi", "npz")
+#: nabu options exposed by the tomography tools (panosc_cwl.tomo).
+COR_METHODS = ("centered", "global", "sliding-window", "growing-window", "sino-coarse-to-fine",
+               "composite-coarse-to-fine", "fourier-angles", "octave-accurate")
+PHASE_METHODS = ("none", "paganin", "CTF")
+TOMO_OUTPUT_FORMATS = ("hdf5", "tiff")
+TOMO_BACKENDS = ("auto", "nabu", "cpu")
