@@ -22,7 +22,6 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import atomic_path, now_iso, require_file, set_attrs
-
 from .units import CDI_OUTPUT_FORMATS as OUTPUT_FORMATS
 
 
