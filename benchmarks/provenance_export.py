@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from panosc_cwl import provenance as pv  # noqa: E402
-from panosc_cwl import provenance_nexus as pn  # noqa: E402
+from panosc_cwl.provenance import nexus as pn  # noqa: E402
 
 PACKED = {
     "cwlVersion": "v1.2",

@@ -173,7 +173,7 @@ def cmd_run(args) -> int:
     if not args.no_provenance and runner == "toil" and args.restart:
         _err("note: no provenance for a Toil --restart (toil-cwl-runner 9.6 fails with --restart --provenance)")
     elif not args.no_provenance:
-        from .provenance_run import prepare
+        from .provenance.record import prepare
 
         prov_bundle = prepare(req, args.provenance)
     cmd = build_command(req)
@@ -191,7 +191,7 @@ def cmd_run(args) -> int:
     result = run(req, on_line=show, command=cmd)
     _err(f"finished in {time.monotonic() - t0:.1f} s; log: {result.log_path}")
     if prov_bundle is not None:
-        from .provenance_run import record
+        from .provenance.record import record
 
         rec = record(req, result, reference_above)
         _err(f"provenance: {rec.bundle} ({rec.seconds:.1f} s); NXprocess chain written into "
@@ -213,7 +213,7 @@ def cmd_provenance(args) -> int:
             rec = pv.load_run(src)
             chain = None
         else:
-            from .provenance_nexus import read_nexus
+            from .provenance.nexus import read_nexus
 
             nx = read_nexus(src)
             rec, chain = nx.run(), nx.groups
@@ -235,13 +235,13 @@ def cmd_provenance(args) -> int:
         print(f"{rep.bundle}: {'valid' if rep.ok else 'INVALID'} ({rep.files_checked} checksums{ext})")
         return 0 if rep.ok else 1
     if args.action == "to-nexus":
-        from .provenance_nexus import to_nexus
+        from .provenance.nexus import to_nexus
 
         for e in to_nexus(args.bundle, args.files):
             print(f"{e.path}: {len(e.groups)} NXprocess group(s), +{e.bytes_added} bytes")
         return 0
     if args.action == "rerun":
-        from .provenance_nexus import rerun
+        from .provenance.nexus import rerun
 
         rep = rerun(args.file, workdir=args.workdir, runner=args.runner)
         if args.json:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from panosc_cwl import provenance as pv
-from panosc_cwl import provenance_nexus as pn
+from panosc_cwl.provenance import nexus as pn
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .exceptions import InputError, PanoscError
-from .runners import cwl_file_objects
+from ..exceptions import InputError, PanoscError
+from ..runners import cwl_file_objects
 
 PANOSC_NS = "https://w3id.org/panosc-cwl/prov#"
 PROV_FORMATS = {  # file suffix -> prov serializer arguments, as cwltool writes them

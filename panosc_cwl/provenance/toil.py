@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import provenance as pv
-from .runners import ANSI, cwl_file_objects
+from . import bundle as pv
+from ..runners import ANSI, cwl_file_objects
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
 COMPLETE = re.compile(r"^\[([^\]]+)\].*CWL step complete: (\S+)")

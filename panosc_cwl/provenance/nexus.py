@@ -38,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import provenance as pv
-from .runners import cwl_file_objects
-from .exceptions import InputError
-from .iorw import atomic_path, is_hdf5, open_hdf5, require_file
+from . import bundle as pv
+from ..runners import cwl_file_objects
+from ..exceptions import InputError
+from ..iorw import atomic_path, is_hdf5, open_hdf5, require_file
 
 GROUP_PREFIX = "cwl_step_"
 MARK = "panosc-cwl provenance"
@@ -411,7 +411,7 @@ def check_job_inputs(job: dict) -> None:
 def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, runner: str | None = None,
           on_line=None) -> RerunReport:
     """Rebuild workflow + job from the file's NXprocess notes, run them again, compare outputs."""
-    from .runners import RunRequest, run
+    from ..runners import RunRequest, run
 
     prov = read_nexus(path)
     for key in ("workflow", "job", "outputs"):

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import provenance as pv
+from . import bundle as pv
 
 
 @dataclass
@@ -44,16 +44,16 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
     """Complete the bundle of a finished run and write it into its NeXus outputs."""
     import time
 
-    from .iorw import is_hdf5
-    from .provenance_nexus import has_nxentry, output_paths, to_nexus
-    from .runners import output_files
+    from ..iorw import is_hdf5
+    from .nexus import has_nxentry, output_paths, to_nexus
+    from ..runners import output_files
 
     t0 = time.monotonic()
     bundle = Path(req.provenance)
     # input checksums once (cwltool's are reused; Toil's bundle lacks the inputs, so they are hashed)
     job = pv.job_with_checksums(pv.resolve_job(req.job), pv.known_checksums(bundle))
     if req.runner == "toil":
-        from .provenance_toil import complete_toil_bundle
+        from .toil import complete_toil_bundle
 
         complete_toil_bundle(bundle, job=job, outputs=result.outputs, log_text=_this_run(Path(result.log_path)),
                              batch_system=req.batch_system, reference_above=reference_above)
