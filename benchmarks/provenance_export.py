@@ -143,7 +143,7 @@ def timed(fn, *a, **k):
 
 
 def bench_sizes(tmp: Path, sizes: list[int], rocrate_max: int) -> list[dict]:
-    from panosc_cwl.provenance_rocrate import to_rocrate
+    from panosc_cwl.provenance.rocrate import to_rocrate
 
     rows = []
     for n in sizes:

@@ -253,7 +253,7 @@ def cmd_provenance(args) -> int:
             print(f"re-run outputs in {rep.outdir}")
         return 0 if rep.ok else 1
     if args.action == "to-rocrate":
-        from .provenance_rocrate import to_rocrate
+        from .provenance.rocrate import to_rocrate
 
         out = args.output or str(Path(args.bundle).resolve()) + "-rocrate"
         print(to_rocrate(args.bundle, out))
