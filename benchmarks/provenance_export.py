@@ -19,6 +19,7 @@ Run: ``.venv/bin/python benchmarks/provenance_export.py [--sizes 10 1000 10000] 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -111,7 +112,7 @@ def make_bundle(folder: Path, n_files: int, output: Path) -> Path:
     job_files = []
     for i in range(n_files):
         data = rng.bytes(1024)
-        sha = pv.hashlib.sha1(data).hexdigest()
+        sha = hashlib.sha1(data).hexdigest()
         (b / "data" / sha[:2]).mkdir(parents=True, exist_ok=True)
         (b / "data" / sha[:2] / sha).write_bytes(data)
         ent = doc.entity(f"id:{uuid.uuid4()}", {"prov:type": q("wf4ever:File"), "cwlprov:basename": f"f{i:05d}.bin"})

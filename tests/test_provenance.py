@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from panosc_cwl import provenance as pv
+from panosc_cwl.exceptions import InputError
 from panosc_cwl.provenance import nexus as pn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -361,9 +362,9 @@ def test_rerun_refuses_changed_or_missing_inputs(tmp_path):
     pv.job_with_checksums(job)
     pn.check_job_inputs(job)  # unchanged: fine
     f.write_bytes(b"changed!")
-    with pytest.raises(pv.InputError, match="changed since the run") as exc:
+    with pytest.raises(InputError, match="changed since the run") as exc:
         pn.check_job_inputs(job)
     assert exc.value.field == "frames"
     f.unlink()
-    with pytest.raises(pv.InputError, match="no longer exists"):
+    with pytest.raises(InputError, match="no longer exists"):
         pn.check_job_inputs(job)

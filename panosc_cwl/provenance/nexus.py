@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bundle as pv
+from .. import provenance as pv
 from ..runners import cwl_file_objects
 from ..exceptions import InputError
 from ..iorw import atomic_path, is_hdf5, open_hdf5, require_file

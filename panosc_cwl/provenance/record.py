@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bundle as pv
+from .. import provenance as pv
 
 
 @dataclass

@@ -14,7 +14,7 @@ import itertools
 import os
 from pathlib import Path
 
-from . import bundle as pv
+from .. import provenance as pv
 
 PROFILES = ["https://w3id.org/ro/wfrun/process/0.5", "https://w3id.org/ro/wfrun/workflow/0.5",
             "https://w3id.org/ro/wfrun/provenance/0.5", "https://w3id.org/workflowhub/workflow-ro-crate/1.0"]

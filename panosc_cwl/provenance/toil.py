@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import bundle as pv
+from .. import provenance as pv
+from ._util import literal
 from ..runners import ANSI, cwl_file_objects
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
@@ -68,7 +69,7 @@ def step_aliases(packed: Mapping) -> dict[str, str]:
 
     Toil names a job ``<workflow>.<step>.<tool>``, but inside a sub-workflow or a scatter
     ``<sub-workflow>.<scatter index>.<tool>``: the tool and sub-workflow ids map back too."""
-    procs = {str(p.get("id", "")).lstrip("#"): p for p in pv._graph(packed)}
+    procs = {str(p.get("id", "")).lstrip("#"): p for p in pv.processes(packed)}
     main = pv.main_process(packed)
     alias: dict[str, str] = {}
 
@@ -266,7 +267,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
     main = pv.main_process(packed)
     original = json.loads((b / pv.PROV_JSON).read_text())
     run_id = next(iter(original.get("activity", {})), f"id:{uuid.uuid4()}")
-    run_start = _ts(str(pv._plain(next(iter(original.get("activity", {}).values()), {}).get("prov:startTime", ""))))
+    run_start = _ts(str(literal(next(iter(original.get("activity", {}).values()), {}).get("prov:startTime", ""))))
     _resolve_links(b)
     shutil.copyfile(b / pv.PROV_JSON, b / "metadata/provenance/toil-original.cwlprov.json")
     if (b / "workflow/primary-job.json").exists():
