@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from .. import provenance as pv
+from ._util import as_list
 
 PROFILES = ["https://w3id.org/ro/wfrun/process/0.5", "https://w3id.org/ro/wfrun/workflow/0.5",
             "https://w3id.org/ro/wfrun/provenance/0.5", "https://w3id.org/workflowhub/workflow-ro-crate/1.0"]
@@ -43,7 +44,7 @@ def to_rocrate(bundle: str | os.PathLike, out: str | os.PathLike) -> Path:
 
     def entity(a: pv.Artifact):
         if a.members:
-            return [x for m in a.members for x in _as_list(entity(m))]
+            return [x for m in a.members for x in as_list(entity(m))]
         if not a.sha1:
             if a.value is None:
                 return []
@@ -92,7 +93,3 @@ def to_rocrate(bundle: str | os.PathLike, out: str | os.PathLike) -> Path:
     else:
         crate.write(target)
     return target
-
-
-def _as_list(x):
-    return x if isinstance(x, list) else [x]
