@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .exceptions import InputError
+from .provenance._util import short_id as _short
 
 MIN_KEY = "https://schema.org/minValue"
 MAX_KEY = "https://schema.org/maxValue"
@@ -116,10 +117,6 @@ class ProcessInfo:
 
 
 _CACHE: dict[tuple[str, int], ProcessInfo] = {}
-
-
-def _short(uri: str) -> str:
-    return uri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def _load_doc(uri: str):
