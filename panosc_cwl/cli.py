@@ -170,9 +170,7 @@ def cmd_run(args) -> int:
     reference_above = parse_size(args.reference_above)
     _preflight(args, profile, args.outdir)
     prov_bundle = None
-    if not args.no_provenance and runner == "toil" and args.restart:
-        _err("note: no provenance for a Toil --restart (toil-cwl-runner 9.6 fails with --restart --provenance)")
-    elif not args.no_provenance:
+    if not args.no_provenance:
         from .provenance.record import prepare
 
         prov_bundle = prepare(req, args.provenance)

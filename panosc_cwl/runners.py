@@ -138,8 +138,8 @@ def _build_toil(req: RunRequest) -> Command:
         argv += ["--retryCount", str(retry_count)]
     if prof:
         argv += prof.toil_args()
-    if req.provenance:
-        argv += ["--provenance", str(req.provenance)]
+    # no --provenance: Toil 9.6 fails with --restart --provenance, and its bag is thin; the bundle
+    # is built after the run (panosc_cwl.provenance.toil), the same for a first run and a restart
     argv += req.extra_args + [str(req.workflow)]
     if req.job:
         argv.append(str(req.job))
@@ -182,7 +182,8 @@ def run(req: RunRequest, on_line: Callable[[str], None] | None = None, command: 
     log_path = outdir / "runner.log"
     env = dict(os.environ)
     env.update(cmd.env)
-    with open(log_path, "a", encoding="utf-8") as log, tempfile.TemporaryFile("w+") as out:
+    # line-buffered: a run killed with SIGKILL keeps its log to the last line (a --restart reads it)
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log, tempfile.TemporaryFile("w+") as out:
         log.write("$ " + cmd.shell() + "\n")
         log.flush()
         proc = subprocess.Popen(cmd.argv, stdout=out, stderr=subprocess.PIPE, env=env, text=True,

@@ -146,13 +146,30 @@ def test_bundle_verifies_and_holds_every_step(powder_run):
 
 
 @pytest.mark.parametrize("runner", RUNNERS[1:])
-def test_toil_bundle_was_thin_and_is_now_complete(powder_run):
-    b = powder_run["bundle"]
-    original = json.loads((b / "metadata/provenance/toil-original.cwlprov.json").read_text())
-    assert len(original["activity"]) == 1  # what Toil 9.6 writes: the workflow run only
+def test_toil_bundle_is_built_whole_on_our_side(powder_run):
+    """Toil runs without its --provenance (thin, and it crashes with --restart): the bundle is
+    ours, in cwltool's layout, with a ProcessRun per step, and the community validator accepts it."""
+    b, sim, out = powder_run["bundle"], powder_run["sim"], powder_run["out"]
+    command = next(line for line in (out / "runner.log").read_text().splitlines() if line.startswith("$ "))
+    assert "toil-cwl-runner" in command and "--provenance" not in command
+    assert not list(b.rglob("*toil-original*"))
     ours = json.loads((b / pv.PROV_JSON).read_text())
-    assert len(ours["activity"]) == 1 + len(POWDER_STEPS)
+    types = [str(a.get("prov:type", {}).get("$")) for a in ours["activity"].values()]
+    assert sorted(types) == sorted(["wfprov:WorkflowRun"] + ["wfprov:ProcessRun"] * len(POWDER_STEPS))
     assert "Toil" in pv.load_run(b).engine
+    packed = pv.load_packed(b)
+    assert sorted(pv.step_tools(packed)) == sorted(POWDER_STEPS)
+    job = json.loads((b / "workflow/primary-job.json").read_text())
+    poni_sha = pv.sha1_file(sim.poni)
+    assert job["poni"]["location"] == f"../data/{poni_sha[:2]}/{poni_sha}" and job["npt"] == 500
+    produced = json.loads((b / "workflow/primary-output.json").read_text())
+    png = produced["pattern"]["location"]
+    assert (b / "workflow" / png).resolve().read_bytes() == (out / "pattern.png").read_bytes()
+    manifest = json.loads((b / "metadata/manifest.json").read_text())
+    assert manifest["conformsTo"] == "https://w3id.org/cwl/prov/0.6.0"
+    res = subprocess.run([str(BIN / "cwlprov"), "-d", str(b), "validate"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "Valid CWLProv RO" in res.stdout, res.stdout + res.stderr
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -368,3 +385,47 @@ def test_rerun_refuses_changed_or_missing_inputs(tmp_path):
     f.unlink()
     with pytest.raises(InputError, match="no longer exists"):
         pn.check_job_inputs(job)
+
+
+# ------------------------------------------------------------------ Toil log of a killed run + --restart
+_ISSUE = ("[{t}] [MainThread] [I] [toil.leader] Issued job 'CWLJob' powder-xrd.{step}.{tool} kind-CWLJob/instance-x v1 "
+          "with job batch system ID: {id} and disk: 2.0 Gi, memory: 2.0 Gi, cores: 1, accelerators: [], preemptible: False")
+_DONE = ("[{t}] [Thread-4 (statsAndLoggingAggregator)] [I] [toil.statsAndLogging] Got message from job at time "
+         "12-03-2026 00:00:00: CWL step complete: powder-xrd.{step}.{tool}")
+
+
+def test_restart_log_counts_the_killed_runs_finished_steps_and_the_completed_attempts(tmp_path):
+    """runner.log after a kill and a --restart (lines as Toil 9.6 writes them): the bundle reads
+    both runs of the job store; reduce, killed while running in the first run, counts once, from
+    the attempt that completed. A later run with another job store starts afresh."""
+    from panosc_cwl.provenance.record import _this_run
+    from panosc_cwl.provenance.toil import steps_from_log
+
+    first = "$ toil-cwl-runner --batchSystem single_machine --jobStore /js/a --outdir out wf.cwl job.yml\n"
+    log = tmp_path / "runner.log"
+    log.write_text("\n".join([
+        "$ toil-cwl-runner --jobStore /js/old --outdir out wf.cwl job.yml",
+        _ISSUE.format(t="2026-12-03T09:00:00+0000", step="integrate", tool="pyfai-integrate1d", id=1),
+        _DONE.format(t="2026-12-03T09:00:09+0000", step="integrate", tool="pyfai-integrate1d"),
+        first.rstrip(),
+        _ISSUE.format(t="2026-12-03T10:00:00+0000", step="integrate", tool="pyfai-integrate1d", id=2),
+        _DONE.format(t="2026-12-03T10:00:10+0000", step="integrate", tool="pyfai-integrate1d"),
+        _ISSUE.format(t="2026-12-03T10:00:11+0000", step="reduce", tool="powder-reduce", id=3),
+        "$ PATH=/venv/bin:$PATH toil-cwl-runner --batchSystem single_machine --jobStore /js/a --outdir out --restart "
+        "wf.cwl job.yml",
+        _ISSUE.format(t="2026-12-03T10:05:00+0000", step="reduce", tool="powder-reduce", id=1),
+        _DONE.format(t="2026-12-03T10:05:04+0000", step="reduce", tool="powder-reduce"),
+        _ISSUE.format(t="2026-12-03T10:05:05+0000", step="plot_pattern", tool="powder-plot", id=2),
+        _DONE.format(t="2026-12-03T10:05:09+0000", step="plot_pattern", tool="powder-plot"),
+    ]) + "\n")
+    text = _this_run(log)
+    assert text.startswith(first) and "/js/old" not in text
+    jobs = steps_from_log(text, ["integrate", "reduce", "plot_pattern"])
+    assert (jobs["integrate"].batch_ids, str(jobs["integrate"].started)) == (["2"], "2026-12-03 10:00:00+00:00")
+    assert (jobs["reduce"].batch_ids, str(jobs["reduce"].started), str(jobs["reduce"].ended)) == \
+        (["1"], "2026-12-03 10:05:00+00:00", "2026-12-03 10:05:04+00:00")
+    assert jobs["plot_pattern"].batch_ids == ["2"] and len(jobs["reduce"].jobs) == 1
+    # the first run alone (no restart after it) is just that run
+    log.write_text(first + _ISSUE.format(t="2026-12-03T10:00:00+0000", step="integrate", tool="pyfai-integrate1d",
+                                         id=2) + "\n")
+    assert _this_run(log).startswith(first)

@@ -4,7 +4,8 @@
 * SIGTERM / Ctrl-C stop the runner *and* its running tool at once, nothing lands in --outdir,
   inputs stay byte-identical;
 * a Toil run killed with SIGKILL (leader, workers and tools: the whole session, like a node
-  crash) resumes with ``--restart --job-store`` and gives the same data as an uninterrupted run;
+  crash) resumes with ``--restart --job-store``, gives the same data as an uninterrupted run and
+  records a complete provenance bundle (every step, also those that ran before the kill);
 * ``--retry-count`` makes Toil re-run a failing step;
 * hostile strings and file names (``; rm -rf``, ``$(...)``, backticks, newlines) reach the tools
   as plain arguments: nothing is executed.
@@ -89,7 +90,7 @@ def nexus_data(path: Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as h5:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "iuf" and "process" not in name \
-                    and "time" not in name:
+                    and "time" not in name and "/cwl_step_" not in name:  # our NXprocess chain
                 out[name] = obj[()]
         h5.visititems(visit)
     return out
@@ -179,8 +180,7 @@ def test_toil_killed_run_resumes_with_identical_outputs(small: Path, tmp_path: P
     store = tmp_path / "store" / "jobstore"
     store.parent.mkdir()
     out = tmp_path / "out"
-    args = ["run", "--runner", "toil", "--no-provenance", "--job-store", str(store), "--outdir", str(out),
-            str(WORKFLOW), str(job)]
+    args = ["run", "--runner", "toil", "--job-store", str(store), "--outdir", str(out), str(WORKFLOW), str(job)]
     proc = subprocess.Popen(CLI + args + ["-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
                             start_new_session=True)
     killed = False
@@ -202,11 +202,14 @@ def test_toil_killed_run_resumes_with_identical_outputs(small: Path, tmp_path: P
     time.sleep(1)
     assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(store) in _cmdline(p)]
     assert not (out / "reduced.nxs").exists()
-    resumed = subprocess.run(CLI + ["run", "--runner", "toil", "--no-provenance", "--restart", "--job-store",
+    assert not (out / "provenance").exists()  # the killed run left no (partial) bundle
+    restarted_at = time.time()
+    resumed = subprocess.run(CLI + ["run", "--runner", "toil", "--restart", "--job-store",
                                     str(store), "--outdir", str(out), str(WORKFLOW), str(job)],
                              capture_output=True, text=True, env=ENV, timeout=400)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "--restart" in resumed.stderr
+    _check_restarted_bundle(out, ref, small, restarted_at)
     for name in ("integrated.nxs", "reduced.nxs"):
         got, want = nexus_data(out / name), nexus_data(ref / name)
         assert got.keys() == want.keys() and got, name
@@ -214,6 +217,47 @@ def test_toil_killed_run_resumes_with_identical_outputs(small: Path, tmp_path: P
             np.testing.assert_array_equal(got[key], want[key], err_msg=f"{name}:{key}")
     assert (out / "pattern.png").stat().st_size > 1000
     assert {p.name: sha256(p) for p in small.iterdir()} == sums
+
+
+def _check_restarted_bundle(out: Path, ref: Path, data: Path, restarted_at: float) -> None:
+    """The restarted run's bundle verifies, lists every step (integrate ran before the kill: its
+    record comes from the killed run's log) and holds outputs with the reference run's data."""
+    from datetime import datetime
+
+    from panosc_cwl.provenance import load_run, sha1_file
+    from panosc_cwl.provenance.nexus import data_checksum
+
+    bundle = out / "provenance"
+    verify = subprocess.run(CLI + ["provenance", "verify", str(bundle)], capture_output=True, text=True, env=ENV,
+                            timeout=120)
+    assert verify.returncode == 0 and ": valid (" in verify.stdout, verify.stdout + verify.stderr
+    validator = subprocess.run([str(BIN / "cwlprov"), "-d", str(bundle), "validate"], capture_output=True, text=True,
+                               timeout=120)  # the CWLProv reference tool
+    assert validator.returncode == 0 and "Valid CWLProv RO" in validator.stdout, validator.stdout + validator.stderr
+    shown = subprocess.run(CLI + ["provenance", "show", str(bundle)], capture_output=True, text=True, env=ENV,
+                           timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    listed = [line.split()[1] for line in shown.stdout.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    from ruamel.yaml import YAML
+
+    steps = list(YAML(typ="safe", pure=True).load(WORKFLOW.read_text())["steps"])
+    assert sorted(listed) == sorted(steps) and listed[:2] == ["integrate", "reduce"], shown.stdout
+    rec = load_run(bundle)
+    by_name = {s.name: s for s in rec.steps}
+    for s in rec.steps:
+        assert s.started and s.ended and s.started <= s.ended and s.batch_job_ids, s
+    # integrate finished before the kill: its times are from the first run, before the restart
+    assert datetime.fromisoformat(by_name["integrate"].ended).timestamp() < restarted_at
+    assert datetime.fromisoformat(by_name["reduce"].ended).timestamp() > restarted_at
+    inputs = {m.sha1 for a in rec.inputs for m in (a.members or [a]) if m.sha1}
+    assert {sha1_file(data / "ceo2.h5"), sha1_file(data / "ceo2.poni")} <= inputs
+    outputs = {a.role.rsplit("/", 1)[-1]: a for a in rec.outputs}
+    for key, name in (("integrated", "integrated.nxs"), ("reduced", "reduced.nxs")):
+        sha = outputs[key].sha1
+        kept = bundle / "data" / sha[:2] / sha  # the output as the run made it (before its NXprocess chain)
+        assert data_checksum(kept) == data_checksum(ref / name) == data_checksum(out / name), name
+    png = outputs["plot"].sha1
+    assert (bundle / "data" / png[:2] / png).read_bytes() == (out / "pattern.png").read_bytes()
 
 
 def _cmdline(proc: Path) -> str:

@@ -3,9 +3,10 @@ every NeXus/HDF5 output.
 
 Before the run (:func:`prepare`): choose the bundle folder and add the runner's own
 ``--provenance`` option (cwltool also records the user and host). After the run
-(:func:`record`): Toil's bundle is completed (:mod:`panosc_cwl.provenance_toil`), both kinds
-are enriched the same way (:func:`panosc_cwl.provenance.enrich_bundle`), and each NeXus output
-gets its NXprocess chain (:func:`panosc_cwl.provenance_nexus.to_nexus`).
+(:func:`record`): Toil's bundle is built on our side (:mod:`panosc_cwl.provenance.toil`; Toil's
+own ``--provenance`` is not used, so a ``--restart`` gets a bundle too), both kinds are enriched
+the same way (:func:`panosc_cwl.provenance.enrich.enrich_bundle`), and each NeXus output gets its
+NXprocess chain (:func:`panosc_cwl.provenance.nexus.to_nexus`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,28 @@ def prepare(req, bundle: str | os.PathLike | None) -> Path:
 
 
 def _this_run(log_path: Path) -> str:
-    """The part of ``runner.log`` written by the last run (the log is appended to)."""
+    """The part of ``runner.log`` written by the last run (the log is appended to, each run
+    after a ``$ <command>`` line); for a ``--restart``, from the first run of its job store on,
+    since the steps that finished before the kill are logged there only."""
+    import shlex
+
     text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
-    cut = text.rfind("\n$ ")
-    return text[cut + 1 :] if cut >= 0 else text
+    lines = text.splitlines(keepends=True)
+    heads = [i for i, line in enumerate(lines) if line.startswith("$ ")] or [0]
+
+    def argv(i: int) -> list[str]:
+        try:
+            return shlex.split(lines[i][2:]) if i < len(lines) else []
+        except ValueError:
+            return []
+
+    def store(args: list[str]) -> str | None:
+        return args[args.index("--jobStore") + 1] if "--jobStore" in args[:-1] else None
+
+    first = len(heads) - 1
+    while first > 0 and "--restart" in argv(heads[first]) and store(argv(heads[first - 1])) == store(argv(heads[first])):
+        first -= 1
+    return "".join(lines[heads[first]:])
 
 
 def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE) -> Recorded:
@@ -53,10 +72,11 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
     # input checksums once (cwltool's are reused; Toil's bundle lacks the inputs, so they are hashed)
     job = pv.job_with_checksums(pv.resolve_job(req.job), pv.known_checksums(bundle))
     if req.runner == "toil":
-        from .toil import complete_toil_bundle
+        from .toil import build_toil_bundle
 
-        complete_toil_bundle(bundle, job=job, outputs=result.outputs, log_text=_this_run(Path(result.log_path)),
-                             batch_system=req.batch_system, reference_above=reference_above)
+        build_toil_bundle(bundle, workflow=req.workflow, job=job, outputs=result.outputs,
+                          log_text=_this_run(Path(result.log_path)), batch_system=req.batch_system,
+                          reference_above=reference_above)
     pv.enrich_bundle(bundle, job=job, outputs=result.outputs, reference_above=reference_above,
                      runner=req.runner, batch_system=req.batch_system if req.runner == "toil" else None)
     # NeXus outputs get the chain; bare HDF5 (no NXentry) has nowhere NeXus-conform to hold it

@@ -1,24 +1,24 @@
-"""Complete the research object ``toil-cwl-runner --provenance`` writes (Toil 9.6).
+"""The whole CWLProv bundle of a Toil run, built on our side from what Toil reports.
 
-Toil 9.6 writes the CWLProv bag layout but its PROV holds one activity (the workflow run) with
-the inputs and outputs of the *last* step only, its ``primary-job.json`` is that step's job, the
-workflow's input files are not in ``data/``, ``Payload-Oxum`` is ``0.0`` and the tag manifests
-list some files twice with different checksums: the bag Toil writes does not verify.
+``toil-cwl-runner --provenance`` (Toil 9.6) is not used: it crashes together with ``--restart``,
+and the bag it writes holds one activity (the workflow run) with the last step's inputs and
+outputs only, lacks the workflow's input files and does not verify. So a first run and a
+restarted one get the same bundle, built after the run from:
 
-Per-step information comes from what Toil itself reports, nothing is guessed:
-
+- the workflow itself, packed by cwltool (``workflow/packed.cwl``, ``snapshot/``);
 - the runner log: ``Issued job 'CWLJob' <wf>.<step>.<tool> ... batch system ID: N`` (start) and
-  ``CWL step complete: <wf>.<step>.<tool>`` (end), each line time-stamped by Toil;
+  ``CWL step complete: <wf>.<step>.<tool>`` (end), each line time-stamped by Toil; for a
+  restarted run, the log of the killed run(s) too (the steps that finished before the kill);
 - the workflow's wiring (``workflow/packed.cwl``): which workflow input or step output feeds
   each step input;
 - the job file and Toil's output object: the files with their SHA-1 checksums;
 - on SLURM, ``scontrol show job`` maps Toil's batch ids to SLURM job ids through the job name
   Toil gives every job (``toil_job_<batch id>_<name>``).
 
-The PROV is then rebuilt in cwltool's vocabulary with the ``prov`` library (one
-``wfprov:ProcessRun`` per step, ``used``/``wasGeneratedBy`` with checksums) and the bag is
-re-hashed, so the same reader and verifier accept it. Toil's own files are kept beside it
-(``*toil-original*``) for transparency.
+The bag is laid out by cwltool's own ``ResearchObject`` (bagit.txt, bag-info.txt, manifests,
+``metadata/manifest.json``, ``data/<sha1 prefix>/<sha1>``); the PROV is written in cwltool's
+vocabulary with the ``prov`` library (one ``wfprov:ProcessRun`` per step, ``used`` /
+``wasGeneratedBy`` with checksums), so the same reader, verifier and ``cwlprov validate`` accept it.
 """
 
 from __future__ import annotations
@@ -27,17 +27,22 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import logging
+import os
 import re
-import shutil
 import subprocess
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version as _version
 from pathlib import Path
 
-from .. import provenance as pv
-from ._util import literal
 from ..runners import ANSI, cwl_file_objects
+from ._util import fragment, short_id, uri_path
+from .bundle import DEFAULT_REFERENCE_ABOVE, PANOSC_DIR, PANOSC_NS, save_prov_document
+from .enrich import job_with_checksums
+from .model import declared_software, main_process, processes
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
 COMPLETE = re.compile(r"^\[([^\]]+)\].*CWL step complete: (\S+)")
@@ -69,8 +74,8 @@ def step_aliases(packed: Mapping) -> dict[str, str]:
 
     Toil names a job ``<workflow>.<step>.<tool>``, but inside a sub-workflow or a scatter
     ``<sub-workflow>.<scatter index>.<tool>``: the tool and sub-workflow ids map back too."""
-    procs = {str(p.get("id", "")).lstrip("#"): p for p in pv.processes(packed)}
-    main = pv.main_process(packed)
+    procs = {str(p.get("id", "")).lstrip("#"): p for p in processes(packed)}
+    main = main_process(packed)
     alias: dict[str, str] = {}
 
     def strip(ref: str) -> str:
@@ -84,13 +89,13 @@ def step_aliases(packed: Mapping) -> dict[str, str]:
                 walk(procs[run], top, depth + 1)
 
     for st in main.get("steps", []) or []:
-        name = _id(st["id"]).split("/")[-1]
+        name = short_id(st["id"])
         run = str(st.get("run", "")).lstrip("#")
         alias[strip(run)] = name
         if run in procs and procs[run].get("class") == "Workflow":
             walk(procs[run], name)
     for st in main.get("steps", []) or []:
-        name = _id(st["id"]).split("/")[-1]
+        name = short_id(st["id"])
         alias[name] = name  # a step's own name wins
     return alias
 
@@ -108,31 +113,41 @@ def _step_of(job_name: str, steps: list[str], alias: Mapping[str, str] | None = 
 
 def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | None = None) -> dict[str, ToilJob]:
     """Per-step start/end times and batch ids from the toil-cwl-runner log (jobs of a
-    sub-workflow or a scatter are counted under the top-level step that ran them)."""
+    sub-workflow or a scatter are counted under the top-level step that ran them).
+
+    The log may hold several runs of one job store (``$ <command>`` lines, as ``runner.log``
+    keeps them): a killed run, then ``--restart``. A job issued in one run and not complete when
+    that run ended was killed and issued again: only the attempt that completed counts."""
     jobs: dict[str, ToilJob] = {}
+    pending: dict[str, list[dict]] = {}  # Toil job name -> issued attempts not complete yet
     for line in log_text.splitlines():
+        if line.startswith("$ "):  # the next run: what the last one left running was killed
+            pending.clear()
+            continue
         line = ANSI.sub("", line)
         m = ISSUED.search(line)
         if m:
             step = _step_of(m.group(2), steps, alias)
             if step:
-                j = jobs.setdefault(step, ToilJob(m.group(2), step))
-                t = _ts(m.group(1))
-                j.started = min(filter(None, [j.started, t]), default=None)
-                j.batch_ids.append(m.group(3))
-                j.jobs.append({"name": m.group(2), "batch_id": m.group(3), "issued": str(t)})
+                jobs.setdefault(step, ToilJob(m.group(2), step))
+                pending.setdefault(m.group(2), []).append(
+                    {"name": m.group(2), "batch_id": m.group(3), "issued": str(_ts(m.group(1)))})
             continue
         m = COMPLETE.search(line)
         if m:
             step = _step_of(m.group(2), steps, alias)
             if step:
                 j = jobs.setdefault(step, ToilJob(m.group(2), step))
-                t = _ts(m.group(1))
-                j.ended = max(filter(None, [j.ended, t]), default=None)
-                for sub in j.jobs:
-                    if sub["name"] == m.group(2) and "completed" not in sub:
-                        sub["completed"] = str(t)
-                        break
+                waiting = pending.get(m.group(2)) or [{"name": m.group(2)}]
+                attempt = waiting.pop(0)
+                attempt["completed"] = str(_ts(m.group(1)))
+                j.jobs.append(attempt)
+    for j in jobs.values():
+        done = j.jobs or [a for n, w in pending.items() for a in w if _step_of(n, [j.step], alias) == j.step]
+        j.jobs = done
+        j.batch_ids = [a["batch_id"] for a in done if "batch_id" in a]
+        j.started = min(filter(None, (_ts(a.get("issued", "")) for a in done)), default=None)
+        j.ended = max(filter(None, (_ts(a.get("completed", "")) for a in done)), default=None)
     return jobs
 
 
@@ -163,15 +178,24 @@ def slurm_ids(batch_ids: list[str], since: dt.datetime | None) -> dict[str, str]
     return {k: v[0] for k, v in found.items()}
 
 
-def _id(ref: str) -> str:
-    return str(ref).rsplit("#", 1)[-1]
+#: the namespaces cwltool's PROV documents declare (``researchobject`` and the ones below it
+#: are relative to the bag's arcp base URI)
+CWLPROV_NAMESPACES = {
+    "wfprov": "http://purl.org/wf4ever/wfprov#", "wfdesc": "http://purl.org/wf4ever/wfdesc#",
+    "cwlprov": "https://w3id.org/cwl/prov#", "foaf": "http://xmlns.com/foaf/0.1/", "schema": "http://schema.org/",
+    "orcid": "https://orcid.org/", "id": "urn:uuid:", "data": "urn:hash::sha1:", "sha256": "nih:sha-256;",
+    "wf4ever": "http://purl.org/wf4ever/wf4ever#",
+}
+RO_NAMESPACES = {"researchobject": "", "metadata": "metadata/", "provenance": "metadata/provenance/",
+                 "wf": "workflow/packed.cwl#", "input": "workflow/primary-job.json#"}
 
 
 class _ProvBuilder:
-    """cwltool-style CWLProv records, written with the prov library."""
+    """cwltool-style CWLProv records, written with the prov library; the files they name go into
+    the research object ``ro`` (cwltool's ``ResearchObject``) or, when large, are referenced."""
 
-    def __init__(self, doc, bundle: Path, reference_above: int | None):
-        self.doc, self.bundle, self.reference_above = doc, bundle, reference_above
+    def __init__(self, doc, ro, reference_above: int | None):
+        self.doc, self.ro, self.reference_above = doc, ro, reference_above
         self.file_entities: dict[tuple[str, str], object] = {}
         self.external: list[dict] = []
 
@@ -185,13 +209,12 @@ class _ProvBuilder:
             sha = str(val.get("checksum", "")).split("$")[-1]
             base = val.get("basename") or Path(str(val.get("location", val.get("path", "")))).name
             if not sha:
-                ent = doc.entity(f"id:{uuid.uuid4()}", {"prov:type": q("wfprov:Artifact"), "cwlprov:basename": base,
-                                                           "prov:label": "intermediate file, not kept by Toil"})
-                return ent
+                return doc.entity(f"id:{uuid.uuid4()}", {"prov:type": q("wfprov:Artifact"), "cwlprov:basename": base,
+                                                         "prov:label": "intermediate file, not kept by Toil"})
             key = (sha, base)
             if key in self.file_entities:
                 return self.file_entities[key]
-            self._keep(val, sha)
+            self.keep(val, sha)
             data = doc.entity(f"data:{sha}", {"prov:type": q("wfprov:Artifact")})
             ent = doc.entity(f"id:{uuid.uuid4()}", {
                 "prov:type": q("wf4ever:File"), "cwlprov:basename": base,
@@ -214,73 +237,135 @@ class _ProvBuilder:
             return doc.entity(f"id:{uuid.uuid4()}", {"prov:value": json.dumps(val, sort_keys=True)})
         return doc.entity(f"id:{uuid.uuid4()}", {"prov:value": val})
 
-    def _keep(self, val: Mapping, sha: str) -> None:
+    def keep(self, val: Mapping, sha: str) -> None:
         """Put a file into ``data/`` as cwltool does, or reference it when it is large."""
-        target = self.bundle / "data" / sha[:2] / sha
-        if target.exists() and not target.is_symlink():
+        if self.ro.has_data_file(sha) or any(e["sha1"] == sha for e in self.external):
             return
-        src = val.get("path") or pv.uri_path(str(val.get("location", "")))
+        src = val.get("path") or uri_path(str(val.get("location", "")))
         if not src or not Path(src).is_file():
             return
         size = Path(src).stat().st_size
         if self.reference_above is not None and size > self.reference_above:
-            self.external.append({"bag_path": target.relative_to(self.bundle).as_posix(), "sha1": sha,
-                                  "size": size, "path": str(src), "locations": [str(src)]})
+            self.external.append({"bag_path": f"data/{sha[:2]}/{sha}", "sha1": sha, "size": size,
+                                  "path": str(src), "locations": [str(src)]})
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
+        with open(src, "rb") as fh:
+            self.ro.add_data_file(fh, dt.datetime.fromtimestamp(Path(src).stat().st_mtime))
 
-
-def _resolve_links(b: Path) -> None:
-    """Toil leaves input files in ``data/`` as symlinks into its job store, which it deletes at
-    the end: copy what still resolves, drop the dangling links (the inputs are re-added later)."""
-    for p in (b / "data").rglob("*") if (b / "data").is_dir() else []:
-        if p.is_symlink():
-            real = p.resolve()
-            p.unlink()
-            if real.is_file():
-                shutil.copyfile(real, p)
-    for d in sorted((b / "data").glob("*"), reverse=True) if (b / "data").is_dir() else []:
-        if d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
+    def in_bag(self, obj):
+        """A job/output object with each kept File's location made bag-relative, as cwltool writes it."""
+        obj = json.loads(json.dumps(obj))
+        for f in cwl_file_objects(obj):
+            sha = str(f.get("checksum", "")).split("$")[-1]
+            if sha and self.ro.has_data_file(sha):
+                f["location"] = f"../data/{sha[:2]}/{sha}"
+                f.pop("path", None)
+        return obj
 
 
 def _with_defaults(job: Mapping, main: Mapping) -> dict:
     out = dict(job)
     for inp in main.get("inputs", []):
-        name = _id(inp["id"]).split("/")[-1]
+        name = short_id(inp["id"])
         if name not in out and "default" in inp:
             out[name] = inp["default"]
     return out
 
 
-def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, log_text: str,
-                         batch_system: str = "single_machine", reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
-                         ) -> Path:
-    """Rebuild the PROV of a Toil bundle with one activity per step; fix the job and the bag."""
+def pack_workflow(workflow: str | os.PathLike) -> tuple[str, dict]:
+    """The workflow packed into one document by cwltool (as ``--pack`` and ``--provenance`` write
+    it), and the files it is made of (for ``snapshot/``)."""
+    import argparse
+
+    from cwltool.context import LoadingContext
+    from cwltool.load_tool import fetch_document, resolve_and_validate_document
+    from cwltool.main import print_pack, prov_deps, setup_schema
+
+    setup_schema(argparse.Namespace(enable_ext=True), None)  # our workflows use cwltool: hints
+    lc = LoadingContext()
+    lc, workflowobj, uri = fetch_document(str(Path(workflow).resolve()), lc)
+    lc, uri = resolve_and_validate_document(lc, workflowobj, uri)
+    return print_pack(lc, uri), prov_deps(workflowobj, lc.loader, uri)
+
+
+def build_toil_bundle(bundle: str | os.PathLike, *, workflow: str | os.PathLike, job: Mapping, outputs: Mapping,
+                      log_text: str, batch_system: str = "single_machine",
+                      reference_above: int | None = DEFAULT_REFERENCE_ABOVE) -> Path:
+    """Write the CWLProv bundle of a finished Toil run into ``bundle`` (absent or empty).
+
+    ``job``: the job with absolute file locations; ``outputs``: Toil's output object;
+    ``log_text``: the runner log of this run (with the killed runs before a ``--restart``)."""
+    target = Path(bundle).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _quiet("cwltool", "salad"):  # its INFO lines (resolved, finalizing...) are not ours to print
+        return _build(target, workflow, job, outputs, log_text, batch_system, reference_above)
+
+
+@contextmanager
+def _quiet(*loggers: str):
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _build(target: Path, workflow, job: Mapping, outputs: Mapping, log_text: str, batch_system: str,
+           reference_above: int | None) -> Path:
+    from cwltool.cwlprov import writablebagfile as bag
+    from cwltool.cwlprov.ro import ResearchObject
+    from cwltool.stdfsaccess import StdFsAccess
     from prov.model import ProvDocument
+    from ruamel.yaml import YAML
 
-    b = pv.check_bundle(bundle)
-    packed = pv.load_packed(b)
-    if packed is None:
-        raise pv.BundleError("workflow/packed.cwl missing from the Toil bundle", field="bundle")
-    main = pv.main_process(packed)
-    original = json.loads((b / pv.PROV_JSON).read_text())
-    run_id = next(iter(original.get("activity", {})), f"id:{uuid.uuid4()}")
-    run_start = _ts(str(literal(next(iter(original.get("activity", {}).values()), {}).get("prov:startTime", ""))))
-    _resolve_links(b)
-    shutil.copyfile(b / pv.PROV_JSON, b / "metadata/provenance/toil-original.cwlprov.json")
-    if (b / "workflow/primary-job.json").exists():
-        shutil.copyfile(b / "workflow/primary-job.json", b / "workflow/toil-original-job.json")
-    (b / "metadata/logs").mkdir(parents=True, exist_ok=True)
-    (b / "metadata/logs/toil-runner.log").write_text(log_text, encoding="utf-8")
+    packed_text, deps = pack_workflow(workflow)
+    packed = YAML(typ="safe", pure=True).load(packed_text)
+    main = main_process(packed)
+    user = getpass.getuser()
+    # the bag is assembled in a folder beside the target, then moved there (by close_ro)
+    ro = ResearchObject(StdFsAccess(""), temp_prefix_ro=str(target.parent / f".{target.name}-"), full_name=user)
+    ro.cwltool_version = f"panosc-cwl {_version('panosc-cwl')} ({ro.cwltool_version})"  # who packaged the bag
+    try:
+        bag.packed_workflow(ro, packed_text)
+        ro.generate_snapshot(deps)
+        doc = ProvDocument()
+        for prefix, uri in CWLPROV_NAMESPACES.items():
+            doc.add_namespace(prefix, uri)
+        for prefix, rel in RO_NAMESPACES.items():
+            doc.add_namespace(prefix, ro.base_uri + rel)
+        doc.add_namespace("panosc", PANOSC_NS)
+        builder = _ProvBuilder(doc, ro, reference_above)
+        full_job = _with_defaults(job_with_checksums(json.loads(json.dumps(dict(job)))), main)
+        _write_prov(doc, builder, packed, main, full_job, outputs, log_text, batch_system, f"id:{ro.ro_uuid}",
+                    user)
+        save_prov_document(doc, Path(ro.folder))
+        logs = Path(ro.folder) / "metadata" / "logs"
+        (logs / "toil-runner.log").write_text(log_text, encoding="utf-8")
+        for path in [*sorted((Path(ro.folder) / "metadata" / "provenance").iterdir()), logs / "toil-runner.log"]:
+            ro.add_tagfile(str(path))
+        for name, obj in (("primary-job.json", full_job), ("primary-output.json", dict(outputs))):
+            with bag.write_bag_file(ro, f"workflow/{name}") as fh:
+                fh.write(json.dumps(builder.in_bag(obj), indent=4) + "\n")
+        if builder.external:
+            (Path(ro.folder) / PANOSC_DIR).mkdir(parents=True, exist_ok=True)
+            with bag.write_bag_file(ro, f"{PANOSC_DIR}/external.json") as fh:
+                fh.write(json.dumps(builder.external, indent=1))
+        if target.exists():
+            target.rmdir()  # only an empty folder is replaced
+        bag.close_ro(ro, str(target))
+    finally:
+        bag.close_ro(ro)  # removes the working folder if anything failed
+    return target
 
-    doc = ProvDocument()
-    for prefix, uri in original.get("prefix", {}).items():
-        doc.add_namespace(prefix, uri)
-    doc.add_namespace("panosc", pv.PANOSC_NS)
+
+def _write_prov(doc, builder: _ProvBuilder, packed: Mapping, main: Mapping, full_job: Mapping, outputs: Mapping,
+                log_text: str, batch_system: str, run_id: str, user_name: str) -> None:
+    """One ``wfprov:WorkflowRun`` and one ``wfprov:ProcessRun`` per step, wired by the workflow."""
     steps = [s for s in main.get("steps", [])] if main.get("class") == "Workflow" else []
-    step_names = [_id(s["id"]).split("/")[-1] for s in steps]
+    step_names = [short_id(s["id"]) for s in steps]
     jobs = steps_from_log(log_text, step_names, step_aliases(packed))
     if batch_system == "slurm":
         all_ids = [i for j in jobs.values() for i in j.batch_ids]
@@ -288,16 +373,16 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         for j in jobs.values():
             j.slurm_ids = [mapping[i] for i in j.batch_ids if i in mapping]
 
-    from importlib import metadata
-
-    engine_label = f"Toil {metadata.version('toil')} (cwltool {metadata.version('cwltool')})"
+    engine_label = f"Toil {_version('toil')} (cwltool {_version('cwltool')})"
     q = doc.valid_qualified_name
-    user = doc.agent(f"id:{uuid.uuid4()}", {"prov:type": q("prov:Person"), "foaf:name": getpass.getuser()})
+    user = doc.agent(f"id:{uuid.uuid4()}", {"prov:type": q("prov:Person"), "foaf:name": user_name})
     engine = doc.agent(f"id:{uuid.uuid4()}", [("prov:type", q("prov:SoftwareAgent")),
                                              ("prov:type", q("wfprov:WorkflowEngine")), ("prov:label", engine_label)])
     times = [t for j in jobs.values() for t in (j.started, j.ended) if t]
-    # Toil stamps its WorkflowRun when it writes the bundle, after the steps ran: take the earliest
-    start = min([t for t in [run_start, *times] if t], default=dt.datetime.now(dt.timezone.utc))
+    log_times = [t for t in (_ts(m.group(1)) for m in re.finditer(r"^\[([^\]]+)\]", ANSI.sub("", log_text), re.M))
+                 if t]
+    # the run starts with the first line Toil logged (the killed run's, for a restart)
+    start = min([*log_times[:1], *times], default=dt.datetime.now(dt.timezone.utc))
     end = max(times) if times else start
     doc.wasStartedBy(engine, None, user, start)
     run = doc.activity(run_id, start, end, {"prov:type": q("wfprov:WorkflowRun"),
@@ -310,8 +395,6 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
     for name in step_names:
         doc.entity(f"wf:main/{name}", [("prov:type", q("wfdesc:Process")), ("prov:type", q("prov:Plan"))])
 
-    builder = _ProvBuilder(doc, b, reference_above)
-    full_job = _with_defaults(pv.job_with_checksums(json.loads(json.dumps(dict(job)))), main)
     values: dict[str, object] = {}  # "#main/x" or "#main/step/out" -> entity
     for name, val in full_job.items():
         ent = builder.value(val)
@@ -323,16 +406,16 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         src = o.get("outputSource")
         src = src[0] if isinstance(src, list) and len(src) == 1 else src
         if isinstance(src, str):
-            out_of_source[_id(src)] = _id(o["id"]).split("/")[-1]
+            out_of_source[fragment(src)] = short_id(o["id"])
 
-    order = sorted(steps, key=lambda s: (jobs.get(_id(s["id"]).split("/")[-1], ToilJob("", "")).started
-                                         or dt.datetime.max.replace(tzinfo=dt.timezone.utc)))
+    never = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    order = sorted(steps, key=lambda s: (jobs.get(short_id(s["id"]), ToilJob("", "")).started or never))
     activities = []
     for s in order:
-        name = _id(s["id"]).split("/")[-1]
+        name = short_id(s["id"])
         j = jobs.get(name, ToilJob(name, name))
         attrs = {"prov:type": q("wfprov:ProcessRun"), "prov:label": f"Run of workflow/packed.cwl#main/{name}",
-                 "panosc:software": json.dumps(pv.declared_software(packed, name), sort_keys=True),
+                 "panosc:software": json.dumps(declared_software(packed, name), sort_keys=True),
                  "panosc:toilJobName": j.name}
         if j.batch_ids:
             attrs["panosc:batchJobIds"] = ",".join(j.batch_ids)
@@ -340,7 +423,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
             attrs["panosc:slurmJobIds"] = ",".join(j.slurm_ids)
             ids = dict(zip(j.batch_ids, j.slurm_ids)) if len(j.batch_ids) == len(j.slurm_ids) else {}
             for sub in j.jobs:
-                if sub["batch_id"] in ids:
+                if sub.get("batch_id") in ids:
                     sub["slurm_job_id"] = ids[sub["batch_id"]]
         if len(j.jobs) > 1:  # a sub-workflow or scatter: every Toil job it ran, with its times
             attrs["panosc:toilJobs"] = json.dumps(j.jobs)
@@ -349,7 +432,7 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         doc.wasStartedBy(act, None, run, j.started)
         activities.append((s, name, j, act))
         for out in s.get("out", []):
-            oid = _id(out if isinstance(out, str) else out["id"])
+            oid = fragment(out if isinstance(out, str) else out["id"])
             port = oid.split("/")[-1]
             wf_out = out_of_source.get(oid)
             val = outputs.get(wf_out) if wf_out else {"class": "File", "basename": port}
@@ -364,9 +447,9 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         for inp in s.get("in", []):
             src = inp.get("source")
             srcs = src if isinstance(src, list) else [src] if src else []
-            port = _id(inp["id"]).split("/")[-1]
+            port = short_id(inp["id"])
             for one in srcs:
-                ent = values.get(_id(one))
+                ent = values.get(fragment(one))
                 if ent is not None:
                     doc.used(act, ent, j.started, other_attributes={"prov:role": q(f"wf:main/{name}/{port}")})
     for src, out_name in out_of_source.items():
@@ -374,18 +457,3 @@ def complete_toil_bundle(bundle: str | Path, *, job: Mapping, outputs: Mapping, 
         if ent is not None:
             doc.wasGeneratedBy(ent, run, end, other_attributes={"prov:role": q(f"wf:main/primary/{out_name}")})
     doc.wasEndedBy(run, None, engine, end)
-    pv.save_prov_document(doc, b)
-
-    # the job as cwltool writes it: locations inside the bag where the file was kept
-    bag_job = json.loads(json.dumps(full_job))
-    for f in cwl_file_objects(bag_job):
-        sha = str(f.get("checksum", "")).split("$")[-1]
-        if sha and (b / "data" / sha[:2] / sha).exists():
-            f["location"] = f"../data/{sha[:2]}/{sha}"
-    (b / "workflow/primary-job.json").write_text(json.dumps(bag_job, indent=4), encoding="utf-8")
-    if builder.external:
-        pdir = b / pv.PANOSC_DIR
-        pdir.mkdir(parents=True, exist_ok=True)
-        (pdir / "external.json").write_text(json.dumps(builder.external, indent=1), encoding="utf-8")
-    pv.rehash_bundle(b)
-    return b
