@@ -6,8 +6,8 @@ panosc_cwl.provenance.rehash_bundle) and we time, on it:
 
 - ``verify``     panosc_cwl.provenance.verify_bundle (every BagIt checksum),
 - ``enrich``     panosc_cwl.provenance.enrich_bundle (what `run` adds to every bundle),
-- ``to-nexus``   panosc_cwl.provenance_nexus.to_nexus into a small NeXus file (bytes added too),
-- ``to-rocrate`` panosc_cwl.provenance_rocrate.to_rocrate.
+- ``to-nexus``   panosc_cwl.provenance.nexus.to_nexus into a small NeXus file (bytes added too),
+- ``to-rocrate`` panosc_cwl.provenance.rocrate.to_rocrate.
 
 Then the NXprocess chain of a 3-step run is written into a NeXus file holding SIZE of data
 (``--large-mb``, default 1024) and the bytes added are compared with the file size.

@@ -163,7 +163,7 @@ def test_toil_bundle_is_built_whole_on_our_side(powder_run):
     poni_sha = pv.sha1_file(sim.poni)
     assert job["poni"]["location"] == f"../data/{poni_sha[:2]}/{poni_sha}" and job["npt"] == 500
     produced = json.loads((b / "workflow/primary-output.json").read_text())
-    png = produced["pattern"]["location"]
+    png = produced["plot"]["location"]
     assert (b / "workflow" / png).resolve().read_bytes() == (out / "pattern.png").read_bytes()
     manifest = json.loads((b / "metadata/manifest.json").read_text())
     assert manifest["conformsTo"] == "https://w3id.org/cwl/prov/0.6.0"

@@ -1,8 +1,8 @@
-"""Provenance for ``panosc-cwl run``: ask the runner for its bundle, complete it, write it into
-every NeXus/HDF5 output.
+"""Provenance for ``panosc-cwl run``: a bundle for every run (cwltool's own, or built by us for
+Toil), completed the same way, then written into every NeXus/HDF5 output.
 
-Before the run (:func:`prepare`): choose the bundle folder and add the runner's own
-``--provenance`` option (cwltool also records the user and host). After the run
+Before the run (:func:`prepare`): choose the bundle folder; cwltool gets ``--provenance`` (with
+the user and host) from its back end. After the run
 (:func:`record`): Toil's bundle is built on our side (:mod:`panosc_cwl.provenance.toil`; Toil's
 own ``--provenance`` is not used, so a ``--restart`` gets a bundle too), both kinds are enriched
 the same way (:func:`panosc_cwl.provenance.enrich.enrich_bundle`), and each NeXus output gets its
