@@ -117,7 +117,8 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
 
     The log may hold several runs of one job store (``$ <command>`` lines, as ``runner.log``
     keeps them): a killed run, then ``--restart``. A job issued in one run and not complete when
-    that run ended was killed and issued again: only the attempt that completed counts."""
+    that run ended was killed and issued again; a job issued again within a run (``--retryCount``)
+    had failed: only the attempt that completed counts, with its batch id and times."""
     jobs: dict[str, ToilJob] = {}
     pending: dict[str, list[dict]] = {}  # Toil job name -> issued attempts not complete yet
     for line in log_text.splitlines():
@@ -139,7 +140,7 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
             if step:
                 j = jobs.setdefault(step, ToilJob(m.group(2), step))
                 waiting = pending.get(m.group(2)) or [{"name": m.group(2)}]
-                attempt = waiting.pop(0)
+                attempt = waiting.pop()  # the latest attempt: an earlier one failed and was retried
                 attempt["completed"] = str(_ts(m.group(1)))
                 j.jobs.append(attempt)
     for j in jobs.values():
