@@ -156,6 +156,11 @@ def test_cancelled_job_is_retried(slurm_powder, slurm_env, slurm_jobs):
     retries = [j for j in jobs.values() if "integrate" in j["JobName"] and j["JobState"] == "COMPLETED"
                and int(j["JobId"]) > int(slurm_powder["cancelled"])]
     assert len(retries) == 1
+    # the provenance bundle records the attempt that made the data, not the cancelled one
+    from panosc_cwl.provenance import load_run
+
+    integrate = next(s for s in load_run(slurm_powder["out"] / "provenance").steps if s.name == "integrate")
+    assert integrate.slurm_job_ids == [retries[0]["JobId"]]
 
 
 def test_gpu_hint_becomes_gres_request(data, slurm_env, fake_nvidia_smi, cwltool_out, tmp_path, slurm_jobs):
