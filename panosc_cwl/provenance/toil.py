@@ -152,31 +152,32 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
     return jobs
 
 
-def slurm_ids(batch_ids: list[str], since: dt.datetime | None) -> dict[str, str]:
-    """Toil batch id -> SLURM job id, from the job names Toil gives its SLURM jobs."""
+def slurm_ids(attempts: list[dict]) -> None:
+    """Add ``slurm_job_id`` to each Toil job attempt (``batch_id``, ``name``, ``issued``): the
+    SLURM job Toil named ``toil_job_<batch id>_<name>``, submitted closest to when it was issued.
+
+    Batch ids start again at every run of a job store, so after a ``--restart`` one batch id names
+    jobs of both runs: the job name and the submit time tell them apart."""
     try:
         out = subprocess.run(["scontrol", "show", "job", "--oneliner"], capture_output=True, text=True,
                              timeout=15).stdout
     except (OSError, subprocess.SubprocessError):
-        return {}
-    found: dict[str, tuple[str, str]] = {}
+        return
+    submitted: dict[str, list[tuple[dt.datetime | None, str]]] = {}  # SLURM job name -> (submit time, id)
     for line in out.splitlines():
-        m = re.search(r"JobId=(\d+) JobName=toil_job_(\d+)_", line)
+        m = re.search(r"JobId=(\d+) JobName=(toil_job_\S+)", line)
         sub = re.search(r"SubmitTime=(\S+)", line)
-        if not m or m.group(2) not in batch_ids:
-            continue
-        submitted = sub.group(1) if sub else ""
-        if since is not None and submitted:
-            try:
-                local = dt.datetime.fromisoformat(submitted).astimezone(dt.timezone.utc)
-                if local < since - dt.timedelta(seconds=5):
-                    continue
-            except ValueError:
-                pass
-        prev = found.get(m.group(2))
-        if prev is None or submitted > prev[1]:
-            found[m.group(2)] = (m.group(1), submitted)
-    return {k: v[0] for k, v in found.items()}
+        if m:
+            when = _ts(sub.group(1)) if sub else None  # SLURM's times are local
+            submitted.setdefault(m.group(2), []).append((when, m.group(1)))
+    slack = dt.timedelta(seconds=5)
+    for a in attempts:
+        issued = _ts(a.get("issued", ""))
+        options = [(when, jid) for when, jid in submitted.get(f"toil_job_{a.get('batch_id')}_{a['name']}", [])
+                   if issued is None or when is None or when >= issued - slack]
+        if options:
+            a["slurm_job_id"] = min(options, key=lambda o: abs((o[0] - issued).total_seconds())
+                                    if o[0] and issued else 0)[1]
 
 
 #: the namespaces cwltool's PROV documents declare (``researchobject`` and the ones below it
@@ -296,6 +297,8 @@ def build_toil_bundle(bundle: str | os.PathLike, *, workflow: str | os.PathLike,
 
     ``job``: the job with absolute file locations; ``outputs``: Toil's output object;
     ``log_text``: the runner log of this run (with the killed runs before a ``--restart``)."""
+    import cwltool.loghandler  # noqa: F401  (sets its logger to INFO when first imported: before _quiet)
+
     target = Path(bundle).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _quiet("cwltool", "salad"):  # its INFO lines (resolved, finalizing...) are not ours to print
@@ -369,10 +372,9 @@ def _write_prov(doc, builder: _ProvBuilder, packed: Mapping, main: Mapping, full
     step_names = [short_id(s["id"]) for s in steps]
     jobs = steps_from_log(log_text, step_names, step_aliases(packed))
     if batch_system == "slurm":
-        all_ids = [i for j in jobs.values() for i in j.batch_ids]
-        mapping = slurm_ids(all_ids, min([t for j in jobs.values() for t in [j.started] if t], default=None))
+        slurm_ids([a for j in jobs.values() for a in j.jobs])
         for j in jobs.values():
-            j.slurm_ids = [mapping[i] for i in j.batch_ids if i in mapping]
+            j.slurm_ids = [a["slurm_job_id"] for a in j.jobs if "slurm_job_id" in a]
 
     engine_label = f"Toil {_version('toil')} (cwltool {_version('cwltool')})"
     q = doc.valid_qualified_name
@@ -422,10 +424,6 @@ def _write_prov(doc, builder: _ProvBuilder, packed: Mapping, main: Mapping, full
             attrs["panosc:batchJobIds"] = ",".join(j.batch_ids)
         if j.slurm_ids:
             attrs["panosc:slurmJobIds"] = ",".join(j.slurm_ids)
-            ids = dict(zip(j.batch_ids, j.slurm_ids)) if len(j.batch_ids) == len(j.slurm_ids) else {}
-            for sub in j.jobs:
-                if sub.get("batch_id") in ids:
-                    sub["slurm_job_id"] = ids[sub["batch_id"]]
         if len(j.jobs) > 1:  # a sub-workflow or scatter: every Toil job it ran, with its times
             attrs["panosc:toilJobs"] = json.dumps(j.jobs)
         act = doc.activity(f"id:{uuid.uuid4()}", j.started, j.ended, attrs)
