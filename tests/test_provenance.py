@@ -398,8 +398,7 @@ def test_restart_log_counts_the_killed_runs_finished_steps_and_the_completed_att
     """runner.log after a kill and a --restart (lines as Toil 9.6 writes them): the bundle reads
     both runs of the job store; reduce, killed while running in the first run, counts once, from
     the attempt that completed. A later run with another job store starts afresh."""
-    from panosc_cwl.provenance.record import _this_run
-    from panosc_cwl.provenance.toil import steps_from_log
+    from panosc_cwl.provenance.toil import run_log, steps_from_log
 
     first = "$ toil-cwl-runner --batchSystem single_machine --jobStore /js/a --outdir out wf.cwl job.yml\n"
     log = tmp_path / "runner.log"
@@ -418,7 +417,7 @@ def test_restart_log_counts_the_killed_runs_finished_steps_and_the_completed_att
         _ISSUE.format(t="2026-12-03T10:05:05+0000", step="plot_pattern", tool="powder-plot", id=2),
         _DONE.format(t="2026-12-03T10:05:09+0000", step="plot_pattern", tool="powder-plot"),
     ]) + "\n")
-    text = _this_run(log)
+    text = run_log(log)
     assert text.startswith(first) and "/js/old" not in text
     jobs = steps_from_log(text, ["integrate", "reduce", "plot_pattern"])
     assert (jobs["integrate"].batch_ids, str(jobs["integrate"].started)) == (["2"], "2026-12-03 10:00:00+00:00")
@@ -428,4 +427,4 @@ def test_restart_log_counts_the_killed_runs_finished_steps_and_the_completed_att
     # the first run alone (no restart after it) is just that run
     log.write_text(first + _ISSUE.format(t="2026-12-03T10:00:00+0000", step="integrate", tool="pyfai-integrate1d",
                                          id=2) + "\n")
-    assert _this_run(log).startswith(first)
+    assert run_log(log).startswith(first)

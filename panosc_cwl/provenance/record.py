@@ -34,31 +34,6 @@ def prepare(req, bundle: str | os.PathLike | None) -> Path:
     return req.provenance
 
 
-def _this_run(log_path: Path) -> str:
-    """The part of ``runner.log`` written by the last run (the log is appended to, each run
-    after a ``$ <command>`` line); for a ``--restart``, from the first run of its job store on,
-    since the steps that finished before the kill are logged there only."""
-    import shlex
-
-    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
-    lines = text.splitlines(keepends=True)
-    heads = [i for i, line in enumerate(lines) if line.startswith("$ ")] or [0]
-
-    def argv(i: int) -> list[str]:
-        try:
-            return shlex.split(lines[i][2:]) if i < len(lines) else []
-        except ValueError:
-            return []
-
-    def store(args: list[str]) -> str | None:
-        return args[args.index("--jobStore") + 1] if "--jobStore" in args[:-1] else None
-
-    first = len(heads) - 1
-    while first > 0 and "--restart" in argv(heads[first]) and store(argv(heads[first - 1])) == store(argv(heads[first])):
-        first -= 1
-    return "".join(lines[heads[first]:])
-
-
 def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE) -> Recorded:
     """Complete the bundle of a finished run and write it into its NeXus outputs."""
     import time
@@ -72,10 +47,10 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
     # input checksums once (cwltool's are reused; Toil's bundle lacks the inputs, so they are hashed)
     job = pv.job_with_checksums(pv.resolve_job(req.job), pv.known_checksums(bundle))
     if req.runner == "toil":
-        from .toil import build_toil_bundle
+        from .toil import build_toil_bundle, run_log
 
         build_toil_bundle(bundle, workflow=req.workflow, job=job, outputs=result.outputs,
-                          log_text=_this_run(Path(result.log_path)), batch_system=req.batch_system,
+                          log_text=run_log(Path(result.log_path)), batch_system=req.batch_system,
                           reference_above=reference_above)
     pv.enrich_bundle(bundle, job=job, outputs=result.outputs, reference_above=reference_above,
                      runner=req.runner, batch_system=req.batch_system if req.runner == "toil" else None)

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import subprocess
 import uuid
 from collections.abc import Mapping
@@ -109,6 +110,29 @@ def _step_of(job_name: str, steps: list[str], alias: Mapping[str, str] | None = 
         if alias and part in alias:
             return alias[part]
     return None
+
+
+def run_log(log_path: Path) -> str:
+    """The part of ``runner.log`` written by the last run (the log is appended to, each run
+    after a ``$ <command>`` line); for a ``--restart``, from the first run of its job store on,
+    since the steps that finished before the kill are logged there only."""
+    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+    lines = text.splitlines(keepends=True)
+    heads = [i for i, line in enumerate(lines) if line.startswith("$ ")] or [0]
+
+    def argv(i: int) -> list[str]:
+        try:
+            return shlex.split(lines[i][2:]) if i < len(lines) else []
+        except ValueError:
+            return []
+
+    def store(args: list[str]) -> str | None:
+        return args[args.index("--jobStore") + 1] if "--jobStore" in args[:-1] else None
+
+    first = len(heads) - 1
+    while first > 0 and "--restart" in argv(heads[first]) and store(argv(heads[first - 1])) == store(argv(heads[first])):
+        first -= 1
+    return "".join(lines[heads[first]:])
 
 
 def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | None = None) -> dict[str, ToilJob]:
