@@ -164,6 +164,7 @@ class Run:
         self._mtime = 0.0
         self._display = None
         self._last_display = 0.0
+        self._version = self._shown = 0
         # owner side only
         self._thread: threading.Thread | None = None
         self._rp = None
@@ -294,7 +295,9 @@ class Run:
         try:
             while True:
                 if self._owner:
-                    if self._done.wait(0.2):
+                    done = self._done.wait(0.2)
+                    self._update_display(force=done)  # from the caller's thread: Jupyter shows it for sure
+                    if done:
                         break
                 elif self.status in FINAL:
                     break
@@ -393,15 +396,22 @@ class Run:
         self._display = display(self, display_id=True)
 
     def _changed(self, final: bool = False) -> None:
+        with self._lock:
+            self._version += 1
         self._save()
-        if self._display is not None:
-            now = time.monotonic()
-            if final or now - self._last_display > 0.5:
-                self._last_display = now
-                try:
-                    self._display.update(self)
-                except Exception:  # a closed kernel channel must not break the run
-                    pass
+        self._update_display(force=final)
+
+    def _update_display(self, force: bool = False) -> None:
+        """Refresh the Jupyter display (at most twice a second) if the run changed since it was drawn."""
+        if self._display is None or self._shown == self._version:
+            return
+        now = time.monotonic()
+        if force or now - self._last_display > 0.5:
+            self._last_display, self._shown = now, self._version
+            try:
+                self._display.update(self)
+            except Exception:  # a closed kernel channel must not break the run
+                pass
 
     def _close_steps(self, status: str) -> None:
         for s in self._state["steps"]:
