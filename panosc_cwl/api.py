@@ -506,7 +506,6 @@ class _Pipeline:
             reference_above = parse_size(o.reference_above)
         if o.preflight:
             self._preflight(req)
-        st["steps_total"] = _step_total(o.workflow)
         bundle = None
         if o.provenance:
             refusal = backend.provenance_refusal(req)
@@ -529,6 +528,7 @@ class _Pipeline:
         run._changed()
         if run._cancel_requested:  # cancelled while the runner was being started
             rp.stop(signal.SIGTERM)
+        st["steps_total"] = _step_total(o.workflow)  # while the runner starts up (cached after pre-flight)
         result = rp.wait()
         self.emit("finished", (time.monotonic() - t0, result.log_path))
         if bundle is not None:

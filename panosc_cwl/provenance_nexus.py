@@ -430,7 +430,7 @@ def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, run
     wf.write_text(prov.notes["workflow"], encoding="utf-8")
     job_file = wd / "job.json"
     job_file.write_text(json.dumps(job, indent=1), encoding="utf-8")
-    res = run_workflow(wf, job_file, outdir=wd / "out", runner=runner or recorded.get("runner") or "cwltool",
+    res = run_workflow(wf, job_file, outdir=wd / "out", runner=runner or recorded.get("runner"),
                        batch_system=recorded.get("batch_system") or "single_machine", preflight=False,
                        overwrite=True, on_event=(lambda kind, v: on_line(v) if kind == "line" else None)
                        if on_line else None)

@@ -52,6 +52,8 @@ def cmd_run(args) -> int:
                        provenance=prov, overwrite=args.overwrite, reference_above=args.reference_above,
                        on_event=RunPrinter(args.verbose), batch_system=args.batch_system,
                        retry_count=args.retry_count, restart=args.restart, job_store=args.job_store)
+    if run.status == "cancelled":  # by Run.cancel() in another process (a notebook following this run)
+        raise KeyboardInterrupt(run.error)
     for path in run.output_files():
         print(path)
     return 0
