@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -193,8 +194,11 @@ class Run:
         if mtime != self._mtime:
             self._mtime = mtime
             self._state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            self._version += 1
         st = self._state
-        if st["status"] not in FINAL and _proc_start(st["owner_pid"]) != st.get("owner_start"):
+        same_host = st.get("host") in (None, socket.gethostname())  # another host's pids mean nothing here
+        if st["status"] not in FINAL and same_host and _proc_start(st["owner_pid"]) != st.get("owner_start"):
+            self._version += 1
             st["status"] = "failed"
             st["error"] = f"lost: the process that ran it (pid {st['owner_pid']}) ended before the run did"
 
@@ -273,6 +277,7 @@ class Run:
             raise InputError(f"cannot read run state {path}: {exc}", field="run") from None
         run = cls(state, owner=False)
         run._mtime = path.stat().st_mtime
+        run._show_in_jupyter()
         return run
 
     def wait(self, timeout: float | None = None, *, cancel_on_interrupt: bool = False) -> Run:
@@ -300,8 +305,10 @@ class Run:
                     if done:
                         break
                 elif self.status in FINAL:
+                    self._update_display(force=True)
                     break
                 else:
+                    self._update_display()
                     time.sleep(0.5)
                 if end is not None and time.monotonic() > end:
                     raise TimeoutError(f"run {self.id} still {self.status} after {timeout} s")
@@ -332,11 +339,12 @@ class Run:
             self._cancel_requested = True
             if self._rp is not None:
                 self._rp.stop(signal.SIGTERM)
-            backend.cancel(self._state.get("pgid"), self.batch_job_ids, grace=timeout / 2)
+            left = backend.cancel(self._state.get("pgid"), self.batch_job_ids, grace=timeout / 2)
             self._done.wait(timeout)
-            backend.cancel(None, self.batch_job_ids)  # jobs submitted while the leader shut down
+            left += backend.cancel(None, self.batch_job_ids)  # jobs submitted while the leader shut down
             with self._lock:
                 st["status"] = "cancelled"
+                st["batch_jobs_cancelled_by_us"] = left  # those the runner left in the queue
                 st["error"] = "cancelled"
                 self._close_steps("cancelled")
             self._changed(final=True)
@@ -629,7 +637,7 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     state = {"version": STATE_VERSION, "id": run_id, "status": "queued", "workflow": str(Path(workflow).resolve()),
              "job": None if isinstance(job, Mapping) or job is None else str(Path(job).resolve()),
              "outdir": str(out), "runner": runner, "batch_system": batch_system, "profile": profile,
-             "owner_pid": os.getpid(), "owner_start": _proc_start(os.getpid()), "pid": None, "pgid": None,
+             "host": socket.gethostname(), "owner_pid": os.getpid(), "owner_start": _proc_start(os.getpid()), "pid": None, "pgid": None,
              "submitted": time.time(), "started": None, "ended": None, "steps": [], "steps_total": None,
              "outputs": {}, "provenance": None, "error": None}
     folder = runs_dir()
