@@ -56,6 +56,7 @@ def main() -> int:
         cwltool = str(BIN / "cwltool")
         times: dict[str, list[float]] = {"submit return": [], "bare cwltool": [], "run_workflow": [],
                                          "run_workflow + pre-flight": []}
+        outside: list[float] = []  # run_workflow wall time minus its runner process's wall time
         panosc_cwl.run_workflow(tool, job, outdir=work / "warm", provenance=False)  # imports, caches
         for i in range(args.repeats):
             t0 = time.perf_counter()
@@ -69,6 +70,7 @@ def main() -> int:
             t0 = time.perf_counter()
             run = panosc_cwl.run_workflow(tool, job, outdir=work / f"a{i}", provenance=False, preflight=False)
             times["run_workflow"].append(time.perf_counter() - t0)
+            outside.append(times["run_workflow"][-1] - run._state["runner_seconds"])
             assert (work / f"a{i}" / "greeting.txt").read_text() == "hello world\n"
             t0 = time.perf_counter()
             panosc_cwl.run_workflow(tool, job, outdir=work / f"p{i}", provenance=False)
@@ -81,8 +83,9 @@ def main() -> int:
         rel = "" if k == "submit return" else f"{med[k] / bare:.3f} ({med[k] - bare:+.3f} s)"
         print(f"| {k} | {med[k]:.3f} | {min(v):.3f} | {max(v):.3f} | {rel} |")
     over = med["run_workflow"] - bare
-    print(f"\nsubmit returns in {med['submit return'] * 1000:.1f} ms (goal < 300 ms); "
-          f"API overhead {over * 1000:+.0f} ms per run (goal < 100 ms)")
+    print(f"\nsubmit returns in {med['submit return'] * 1000:.1f} ms (goal < 300 ms); API overhead "
+          f"{over * 1000:+.0f} ms per run vs bare cwltool (goal < 100 ms); time run_workflow spends outside "
+          f"its runner process: median {statistics.median(outside) * 1000:.0f} ms (max {max(outside) * 1000:.0f} ms)")
     return 0
 
 

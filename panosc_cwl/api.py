@@ -538,6 +538,7 @@ class _Pipeline:
             rp.stop(signal.SIGTERM)
         st["steps_total"] = _step_total(o.workflow)  # while the runner starts up (cached after pre-flight)
         result = rp.wait()
+        st["runner_seconds"] = rp.seconds
         self.emit("finished", (time.monotonic() - t0, result.log_path))
         if bundle is not None:
             from .provenance_run import record

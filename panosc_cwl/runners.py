@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,8 +180,6 @@ def group_alive(pgid: int) -> bool:
 
 
 def wait_group_gone(pgid: int, timeout: float) -> bool:
-    import time
-
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if not group_alive(pgid):
@@ -334,8 +333,6 @@ class Toil(Backend):
         left = slurm_queued(batch_ids)
         if left:
             subprocess.run(["scancel", *left], capture_output=True, text=True, timeout=60)
-            import time
-
             end = time.monotonic() + 30
             while slurm_queued(left) and time.monotonic() < end:
                 time.sleep(0.5)
@@ -389,6 +386,8 @@ class RunnerProcess:
         self.log_path = Path(req.outdir) / "runner.log"
         self.proc: subprocess.Popen | None = None
         self.stopped: list[int] = []
+        self.t0 = 0.0
+        self.seconds = 0.0  # wall time of the runner process (start to exit)
 
     @property
     def pid(self) -> int | None:
@@ -402,6 +401,7 @@ class RunnerProcess:
         self._out = tempfile.TemporaryFile("w+")
         self._log.write("$ " + self.command.shell() + "\n")
         self._log.flush()
+        self.t0 = time.monotonic()
         self.proc = subprocess.Popen(self.command.argv, stdout=self._out, stderr=subprocess.PIPE, env=env, text=True,
                                      errors="replace", stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -426,6 +426,7 @@ class RunnerProcess:
                 if self.on_line:
                     self.on_line(line)
             rc = proc.wait()
+            self.seconds = time.monotonic() - self.t0
             self._out.seek(0)
             stdout = self._out.read()
         finally:
