@@ -231,3 +231,31 @@ def test_cancel_a_running_slurm_run(small, tmp_path, slurm_env, slurm_jobs, monk
     assert not (tmp_path / "out" / "reduced.nxs").exists()
     assert Run.attach(run.id).status == "cancelled"
     assert any(s.status == "cancelled" for s in run.steps)
+
+
+def test_cancel_from_another_process(small, tmp_path):
+    """A notebook cancels a run the CLI started: the CLI's runner group stops, the CLI exits 130, nothing
+    of the run's outputs is left, and both views say cancelled."""
+    job = tmp_path / "job.yml"
+    job.write_text(f"frames: [{{class: File, path: {small.stack}}}]\ndataset: /entry/data/data\n"
+                   f"poni: {{class: File, path: {small.poni}}}\nnpt: 400\ncalibrant: CeO2\n")
+    out = tmp_path / "cli-out"
+    proc = subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(POWDER), str(job), "--outdir", str(out),
+                             "--no-provenance"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    run, end = None, time.monotonic() + 120
+    while time.monotonic() < end and (run is None or not [s for s in run.steps if s.status == "running"]):
+        try:
+            run = run or Run.attach(out)
+        except PanoscError:
+            pass
+        time.sleep(0.2)
+    assert run is not None and run.status == "running", run
+    pgid = run._state["pgid"]
+    assert run.cancel(timeout=60).status == "cancelled"
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "panosc-cwl: interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    assert stdout == ""
+    assert not Path(f"/proc/{pgid}").exists()  # the runner (group leader) is gone
+    assert not (out / "reduced.nxs").exists() and not (out / "pattern.png").exists()
+    assert Run.attach(run.id).status == "cancelled"
