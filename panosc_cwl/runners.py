@@ -1,5 +1,8 @@
 """One registry of workflow back ends behind one :func:`run` function.
 
+Each back end is a :class:`Backend` subclass that owns everything runner-specific: its command,
+how it asks for provenance and completes the bundle, how its log reports steps (and batch job ids),
+whether it can restart, how it cancels. Code outside this module never tests runner names.
 Each back end turns a :class:`RunRequest` into the exact command line of a stock runner
 (``cwltool``, ``toil-cwl-runner``); :func:`run` starts it, streams its log lines to a callback
 (for progress), keeps the full log, and returns the outputs the runner reported as JSON.
@@ -242,10 +245,10 @@ class Cwltool(Backend):
         return StepEvent(name.strip(), state, kind=kind)
 
 
-_TOIL_ISSUED = re.compile(r"Issued job '[^']*' (\S+) \S+ v\d+ with job batch system ID: (\d+)")
+_TOIL_ISSUED = re.compile(r"Issued job 'CWLJob' (\S+) \S+ v\d+ with job batch system ID: (\d+)")
 _TOIL_QUEUED = re.compile(r"Job (\S+) with batch system ID (\d+) queued as job (\S+)")
 _TOIL_DONE = re.compile(r"CWL step complete: (\S+)")
-_TOIL_FAILED = re.compile(r"Job '[^']*' (\S+) \S+ v\d+ .*(?:failed|lost)|Job failed with exit value \d+: '[^']*' (\S+)")
+_TOIL_FAILED = re.compile(r"Job failed with exit value [^:]*: '[^']*' (\S+)|Job '[^']*' (\S+) \S+ v\d+ is completely failed")
 
 
 def _toil_step(job_name: str) -> str:
