@@ -259,3 +259,21 @@ def test_cancel_from_another_process(small, tmp_path):
     assert not Path(f"/proc/{pgid}").exists()  # the runner (group leader) is gone
     assert not (out / "reduced.nxs").exists() and not (out / "pattern.png").exists()
     assert Run.attach(run.id).status == "cancelled"
+
+
+@pytest.mark.slurm
+@pytest.mark.xdist_group("slurm")
+def test_toil_backend_scancels_jobs_its_leader_left(tmp_path, slurm_env, monkeypatch):
+    """When the leader is gone but its SLURM jobs are not (a SIGKILLed leader), cancel() scancels them by id."""
+    from panosc_cwl.runners import Toil, slurm_queued
+
+    monkeypatch.setenv("SLURM_CONF", slurm_env["SLURM_CONF"])
+    sub = subprocess.run(["sbatch", "--parsable", "-D", str(tmp_path), "--wrap", "sleep 300"], env=slurm_env,
+                         capture_output=True, text=True, timeout=30, check=True)
+    job_id = sub.stdout.strip().split(";")[0]
+    assert slurm_queued([job_id]) == [job_id]
+    assert Toil("slurm").cancel(None, [job_id]) == [job_id]
+    assert slurm_queued([job_id]) == []
+    state = subprocess.run(["scontrol", "-o", "show", "job", job_id], env=slurm_env, capture_output=True, text=True,
+                           timeout=30).stdout
+    assert "JobState=CANCELLED" in state
