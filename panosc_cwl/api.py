@@ -622,6 +622,9 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     runner = runner or default_runner(prof)
     if runner not in BACKENDS:
         raise InputError(f"unknown runner '{runner}'; choose {', '.join(BACKENDS)}", field="runner")
+    if runner_options.get("restart") and not BACKENDS[runner].can_restart:
+        raise InputError(f"{BACKENDS[runner].title} cannot resume a run; --restart needs --runner "
+                         f"{' or '.join(n for n, b in BACKENDS.items() if b.can_restart)}", field="restart")
     if prof is not None and not BACKENDS[runner].uses_profiles:
         title = BACKENDS[PROFILE_RUNNER].title
         raise InputError(f"profile '{prof.name}' configures {title}; use --runner {PROFILE_RUNNER}", field="profile")

@@ -134,6 +134,10 @@ def test_failures_are_one_line_errors(small, tmp_path):
     assert failing.status == "failed" and Run.attach(failing.id).status == "failed"
     with pytest.raises(PanoscError, match="unknown runner"):
         panosc_cwl.submit(TOOL1D, {}, runner="nope")
+    res = subprocess.run([str(BIN / "panosc-cwl"), "run", str(TOOL1D), "--restart", "--outdir", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr == ("panosc-cwl: error: restart: cwltool cannot resume a run; "
+                                                  "--restart needs --runner toil\n")
 
 
 # ------------------------------------------------------------------ attach to a CLI run
