@@ -26,9 +26,9 @@ class Recorded:
 
 def prepare(req, bundle: str | os.PathLike | None) -> Path:
     """Set ``req.provenance`` (default ``<outdir>/provenance``) and the runner options for it."""
-    path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir))
     from .runners import backend_for
 
+    path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir))
     req.provenance = pv.prepare_bundle_dir(path)
     req.extra_args = [*backend_for(req).provenance_args(req), *req.extra_args]
     return req.provenance
