@@ -410,8 +410,12 @@ def check_job_inputs(job: dict) -> None:
 
 def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, runner: str | None = None,
           on_line=None) -> RerunReport:
-    """Rebuild workflow + job from the file's NXprocess notes, run them again, compare outputs."""
-    from ..runners import RunRequest, run
+    """Rebuild workflow + job from the file's NXprocess notes, run them again, compare outputs.
+
+    The re-run goes through the one run pipeline (:func:`panosc_cwl.api.run_workflow`), with its own
+    provenance bundle; pre-flight validation is skipped (the recorded workflow is a packed ``$graph``).
+    """
+    from ..api import run_workflow
 
     prov = read_nexus(path)
     for key in ("workflow", "job", "outputs"):
@@ -426,9 +430,10 @@ def rerun(path: str | os.PathLike, workdir: str | os.PathLike | None = None, run
     wf.write_text(prov.notes["workflow"], encoding="utf-8")
     job_file = wd / "job.json"
     job_file.write_text(json.dumps(job, indent=1), encoding="utf-8")
-    req = RunRequest(workflow=wf, job=job_file, outdir=wd / "out", runner=runner or recorded.get("runner") or "cwltool",
-                     batch_system=recorded.get("batch_system") or "single_machine")
-    res = run(req, on_line=on_line)
+    res = run_workflow(wf, job_file, outdir=wd / "out", runner=runner or recorded.get("runner"),
+                       batch_system=recorded.get("batch_system") or "single_machine", preflight=False,
+                       overwrite=True, on_event=(lambda kind, v: on_line(v) if kind == "line" else None)
+                       if on_line else None)
     report = RerunReport(wd / "out")
     expected = json.loads(prov.notes["outputs"])
     own = data_checksum(prov.path)  # the file itself as it is now (its provenance groups excluded)

@@ -27,10 +27,11 @@ class Recorded:
 
 def prepare(req, bundle: str | os.PathLike | None) -> Path:
     """Set ``req.provenance`` (default ``<outdir>/provenance``) and the runner options for it."""
+    from ..runners import backend_for
+
     path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir))
     req.provenance = pv.prepare_bundle_dir(path)
-    if req.runner == "cwltool":
-        req.extra_args = ["--enable-user-provenance", "--enable-host-provenance", *req.extra_args]
+    req.extra_args = [*backend_for(req).provenance_args(req), *req.extra_args]
     return req.provenance
 
 
@@ -40,20 +41,17 @@ def record(req, result, reference_above: int | None = pv.DEFAULT_REFERENCE_ABOVE
 
     from ..iorw import is_hdf5
     from .nexus import has_nxentry, output_paths, to_nexus
-    from ..runners import output_files
+    from ..runners import backend_for, output_files
 
     t0 = time.monotonic()
     bundle = Path(req.provenance)
     # input checksums once (cwltool's are reused; Toil's bundle lacks the inputs, so they are hashed)
     job = pv.job_with_checksums(pv.resolve_job(req.job), pv.known_checksums(bundle))
-    if req.runner == "toil":
-        from .toil import build_toil_bundle, run_log
-
-        build_toil_bundle(bundle, workflow=req.workflow, job=job, outputs=result.outputs,
-                          log_text=run_log(Path(result.log_path)), batch_system=req.batch_system,
-                          reference_above=reference_above)
+    backend = backend_for(req)
+    backend.complete_bundle(bundle, workflow=req.workflow, job=job, outputs=result.outputs,
+                            log_path=Path(result.log_path), reference_above=reference_above)
     pv.enrich_bundle(bundle, job=job, outputs=result.outputs, reference_above=reference_above,
-                     runner=req.runner, batch_system=req.batch_system if req.runner == "toil" else None)
+                     runner=backend.name, batch_system=backend.batch_system_label)
     # NeXus outputs get the chain; bare HDF5 (no NXentry) has nowhere NeXus-conform to hold it
     nexus = [p for p in output_files(result.outputs) if p.is_file() and is_hdf5(p) and has_nxentry(p)]
     exports = to_nexus(bundle, nexus, output_paths(result.outputs)) if nexus else []

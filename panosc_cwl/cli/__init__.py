@@ -1,0 +1,50 @@
+"""The ``panosc-cwl`` command line: argument parsing only; the work is done by the library modules.
+
+Every user error ends as one line on stderr (``panosc-cwl: error: ...``), exit code 2, no traceback.
+One module per command group; building the parser imports none of the scientific libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..exceptions import PanoscError
+from . import facility, imaging, notebook, powder, provenance, run
+from .common import PROG, OneLineParser, _err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description="Facility analysis codes as CWL tools and workflows.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    powder.add_parsers(sub)
+    run.add_run_parser(sub)
+    provenance.add_parsers(sub)
+    run.add_validate_parser(sub)
+    powder.add_merge_parser(sub)
+    run.add_profiles_parser(sub)
+    notebook.add_parsers(sub)
+    facility.add_parsers(sub)
+    imaging.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PanoscError as exc:
+        _err(f"{PROG}: error: {exc.one_line()}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err(f"{PROG}: interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""What every command module shares: one-line errors, stderr messages, frame progress."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+PROG = "panosc-cwl"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the argument, not a usage dump."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        sub = self.prog[len(PROG):].strip()
+        where = f"{sub}: " if sub else ""
+        sys.stderr.write(f"{PROG}: error: {where}{' '.join(message.split())}\n")
+        sys.exit(2)
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+class Progress:
+    """Frame-count progress on stderr, at most every ``interval`` seconds, with the rate."""
+
+    def __init__(self, label: str, interval: float = 2.0):
+        self.label, self.interval = label, interval
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - self.last >= self.interval:
+            self.last = now
+            rate = done / max(now - self.start, 1e-9)
+            _err(f"{self.label}: {done}/{total} frames ({rate:.0f} frames/s)")
+
+
+
+def _print_issues(report) -> None:
+    for issue in report.warnings + report.errors:
+        _err(issue.one_line())

@@ -1,0 +1,185 @@
+"""``simulate``, ``integrate1d/2d``, ``reduce``, ``plot``, ``merge``: powder diffraction with pyFAI."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import OneLineParser, Progress
+
+# ---------------------------------------------------------------- simulate
+def cmd_simulate_powder(args) -> int:
+    from ..simulate import PowderSimulation, simulate_powder
+
+    sim = PowderSimulation(
+        calibrant=args.calibrant, detector=args.detector, n_frames=args.frames,
+        wavelength=args.wavelength * 1e-10, distance=args.distance * 1e-3, imax=args.imax,
+        background=args.background, resolution_deg=args.resolution, seed=args.seed, name=args.name or "",
+        rot1=args.tilt_deg * 3.141592653589793 / 180,
+    )
+    res = simulate_powder(args.outdir, sim, edf_frames=args.edf, tiff_frames=args.tiff, overwrite=args.overwrite)
+    print(f"frames:   {res.stack} ({res.dataset}, {sim.n_frames} frames)")
+    print(f"geometry: {res.poni}")
+    for p in res.edf + res.tiff:
+        print(f"frame:    {p}")
+    return 0
+
+
+# ---------------------------------------------------------------- integrate
+def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
+    from ..units import ERROR_MODELS, UNITS
+
+    p.add_argument("--frames", nargs="+", required=True, help="HDF5 stack(s) or EDF/TIFF frames")
+    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files, e.g. /entry/data/data")
+    p.add_argument("--poni", required=True, help="pyFAI PONI geometry file")
+    p.add_argument("--npt", type=int, default=1000, help="number of radial bins (default 1000)")
+    if two_d:
+        p.add_argument("--npt-azim", type=int, default=360, help="number of azimuthal bins (default 360)")
+    p.add_argument("--unit", default="2th_deg", help=f"radial unit: {', '.join(UNITS)}")
+    p.add_argument("--mask", help="mask image (non-zero = masked)")
+    p.add_argument("--dark", help="dark-current image, subtracted")
+    p.add_argument("--flat", help="flat-field image, divided")
+    p.add_argument("--polarization", type=float, help="polarization factor in [-1, 1] (0.99 at synchrotrons)")
+    p.add_argument("--error-model", default="poisson", choices=ERROR_MODELS, help="uncertainty model")
+    p.add_argument("--method", default="csr", choices=["csr", "histogram", "full-csr", "opencl"],
+                   help="pyFAI method: csr (default, bbox splitting), histogram, full-csr, opencl (GPU)")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--frame-range", metavar="START:STOP",
+                   help="integrate only frames START..STOP-1 of all inputs (0-based; one chunk of a scatter)")
+
+
+def _frame_range(args):
+    from ..integrate import parse_frame_range
+
+    text = getattr(args, "frame_range", None)
+    return parse_frame_range(text) if text else None
+
+
+def cmd_integrate(args, dims: int) -> int:
+    from ..integrate import METHODS, IntegrationSettings, check_unit, integrate_stack, write_integrated
+    from ..iorw import check_can_write
+
+    check_unit(args.unit)
+    check_can_write(args.output, args.overwrite)
+    settings = IntegrationSettings(npt=args.npt, unit=args.unit, npt_azim=getattr(args, "npt_azim", 360),
+                                   polarization_factor=args.polarization, error_model=args.error_model,
+                                   method=METHODS[args.method])
+    res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
+                          dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
+                          progress=None if args.quiet else Progress(f"integrate{dims}d"))
+    out = write_integrated(res, args.output, overwrite=args.overwrite)
+    print(out)
+    return 0
+
+
+# ---------------------------------------------------------------- reduce / plot
+def cmd_reduce(args) -> int:
+    from ..iorw import check_can_write
+    from ..powder import read_pattern, reduce_stack, write_reduced
+
+    check_can_write(args.output, args.overwrite)
+    pat = read_pattern(args.input)
+    write_reduced(pat, reduce_stack(pat), args.output, overwrite=args.overwrite)
+    print(args.output)
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from ..iorw import check_can_write
+    from ..powder import plot_pattern
+
+    check_can_write(args.output, args.overwrite)
+    plot_pattern(args.input, args.output, calibrant=args.calibrant, overwrite=args.overwrite, title=args.title)
+    print(args.output)
+    return 0
+
+
+# ---------------------------------------------------------------- merge
+def cmd_merge(args) -> int:
+    from ..iorw import check_can_write
+    from ..merge import merge_chunks
+
+    check_can_write(args.output, args.overwrite)
+    print(merge_chunks(args.chunks, args.output, overwrite=args.overwrite))
+    return 0
+
+
+
+def cmd_simulate_darks(args) -> int:
+    from ..detector import DetectorSimulation, simulate_detector
+
+    sim = DetectorSimulation(n_modules=args.modules, module_shape=tuple(args.module_shape), n_darks=args.darks,
+                             n_frames=args.frames, hot_fraction=args.hot_fraction,
+                             dead_fraction=args.dead_fraction, seed=args.seed)
+    res = simulate_detector(args.outdir, sim, overwrite=args.overwrite)
+    for kind in ("darks", "data", "truth"):
+        for path in getattr(res, kind):
+            print(f"{kind + ':':<7}{path}")
+    return 0
+
+
+
+
+def add_parsers(sub) -> None:
+    """simulate powder/darks, integrate1d/2d, reduce, plot."""
+    sim = sub.add_parser("simulate", help="write simulated detector data").add_subparsers(
+        dest="kind", required=True, parser_class=OneLineParser)
+    p = sim.add_parser("powder", help="powder-diffraction frames of a pyFAI calibrant")
+    p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (CeO2, LaB6, Si, ...)")
+    p.add_argument("--detector", default="Pilatus1M", help="pyFAI detector name (Pilatus1M, Eiger1M, ...)")
+    p.add_argument("--frames", type=int, default=10, help="number of frames in the HDF5 stack")
+    p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
+    p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
+    p.add_argument("--tilt-deg", type=float, default=0.0, help="detector rotation rot1 in degrees")
+    p.add_argument("--imax", type=float, default=2000.0, help="peak height of the rings in counts")
+    p.add_argument("--background", type=float, default=20.0, help="flat background in counts")
+    p.add_argument("--resolution", type=float, default=0.03, help="ring width (2θ, degrees)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
+    p.add_argument("--name", help="base name of the files (default: calibrant name)")
+    p.add_argument("--edf", type=int, default=1, help="also write this many frames as EDF")
+    p.add_argument("--tiff", type=int, default=1, help="also write this many frames as TIFF")
+    p.add_argument("-o", "--outdir", default=".", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_simulate_powder)
+
+    p = sim.add_parser("darks", help="dark and data runs of a multi-module detector (pedestal, noise, bad pixels)")
+    p.add_argument("--modules", type=int, default=4, help="number of detector modules (default 4)")
+    p.add_argument("--module-shape", type=int, nargs=2, default=[64, 64], metavar=("NY", "NX"),
+                   help="pixels per module (default 64 64)")
+    p.add_argument("--darks", type=int, default=50, help="dark frames per module (default 50)")
+    p.add_argument("--frames", type=int, default=20, help="data frames per module (default 20)")
+    p.add_argument("--hot-fraction", type=float, default=0.005, help="fraction of hot pixels")
+    p.add_argument("--dead-fraction", type=float, default=0.005, help="fraction of dead pixels")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("-o", "--outdir", default=".", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.set_defaults(func=cmd_simulate_darks)
+
+    for dims in (1, 2):
+        p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")
+        _integration_args(p, two_d=dims == 2)
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p.set_defaults(func=lambda a, d=dims: cmd_integrate(a, d))
+
+    p = sub.add_parser("reduce", help="mean/sum pattern and per-frame totals of an integrated stack")
+    p.add_argument("input", help="NeXus file from integrate1d")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_reduce)
+
+    p = sub.add_parser("plot", help="PNG of a reduced pattern with calibrant reflections marked")
+    p.add_argument("input", help="NeXus file from reduce")
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--calibrant", help="mark this calibrant's reflections")
+    p.add_argument("--title")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_plot)
+
+
+def add_merge_parser(sub) -> None:
+    p = sub.add_parser("merge", help="join integrated chunks (integrate1d/2d --frame-range) into one stack file")
+    p.add_argument("chunks", nargs="+", help="NeXus files from integrate1d/2d --frame-range")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_merge)
+
