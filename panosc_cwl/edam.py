@@ -40,7 +40,7 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {f.term: f for f in [
-    Format("format_3590", "HDF5", "application/x-hdf5", (".h5", ".hdf5", ".hdf", ".cxi", ".nxs", ".nx5", ".nexus")),
+    Format("format_3590", "HDF5", "application/x-hdf5", (".h5", ".hdf5", ".hdf", ".cxi", ".nxs", ".nx5", ".nx", ".nexus")),
     Format("format_3591", "TIFF", "image/tiff", (".tif", ".tiff")),
     Format("format_3603", "PNG", "image/png", (".png",)),
     Format("format_3752", "CSV", "text/csv", (".csv",)),

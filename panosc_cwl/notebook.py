@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import edam
 from .exceptions import InputError, PanoscError
 from .runners import ANSI
 
@@ -555,16 +556,25 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
         "report": {"type": "File", "label": "HTML report", "doc": "The executed notebook rendered by nbconvert.",
                    "outputBinding": {"glob": f"$(inputs.{REPORT_INPUT}).html"}},
     }
+    defaults = {prm.name: prm.default for prm in spec.parameters if prm.has_default}
     for name, out in spec.outputs.items():
         outputs[name] = {"type": out["type"], "label": out["label"], "doc": text(out["doc"]),
                          "outputBinding": {"glob": out["glob"]}}
+        fmt = edam.by_suffix(re.sub(r"\$\(inputs\.(\w+)\)", lambda m: str(defaults.get(m.group(1), "")), out["glob"]))
+        if fmt is not None and "File" in out["type"]:
+            outputs[name] = {"format": fmt.curie, **outputs[name]}
+    outputs["executed_notebook"] = {"format": edam.FORMATS[edam.NOTEBOOK].curie, **outputs["executed_notebook"]}
+    outputs["report"] = {"format": edam.FORMATS[edam.HTML].curie, **outputs["report"]}
+    # EDAM terms checked against the shipped subset (cwltool reads $schemas; no network needed)
+    schemas = {"$schemas": ["../edam-subset.owl"]} if (tool_dir.parent / "edam-subset.owl").is_file() else {}
     return {
         "cwlVersion": "v1.2",
         "class": "CommandLineTool",
         "id": tool_id(spec.path),
         "label": spec.label,
         "doc": text(doc),
-        "$namespaces": {"s": "https://schema.org/", "cwltool": "http://commonwl.org/cwltool#"},
+        "$namespaces": {"edam": edam.EDAM, "s": "https://schema.org/", "cwltool": "http://commonwl.org/cwltool#"},
+        **schemas,
         "s:author": [{"s:name": "panosc-cwl developers"}],
         "s:license": "https://spdx.org/licenses/MIT",
         "s:isBasedOn": rel,

@@ -9,8 +9,10 @@ doc: |
   damage). Output NeXus: `/entry/mean` (default plot), `/entry/sum`, `/entry/frame_total`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -41,6 +43,7 @@ inputs:
     doc: Name of the NeXus file written.
 outputs:
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced pattern (NeXus)
     doc: Mean and summed pattern, per-frame totals.
