@@ -125,6 +125,8 @@ class _CrateBuilder:
         self.counter = itertools.count(1)
         self.external = {e["sha1"]: e for e in self.rec.external}
         self.out_formats: dict[str, list[str]] = {}  # tool output id -> EDAM IRIs (for results)
+        self.tools: dict[str, object] = {}  # process fragment (pyfai-integrate1d.cwl) -> entity
+        self.howto: dict[tuple[str, str], object] = {}  # (workflow fragment, step name) -> HowToStep
 
     # ---------------------------------------------------------------- plumbing
     def add(self, ident: str, props: dict):
@@ -162,20 +164,30 @@ class _CrateBuilder:
         return out
 
     def tool_entity(self, tool_frag: str):
+        if tool_frag in self.tools:
+            return self.tools[tool_frag]
         ident = f"packed.cwl#{tool_frag}"
-        found = self.crate.dereference(ident)
-        if found is not None:
-            return found
         proc = self.procs[tool_frag]
         nested = hasattr(proc, "steps")
-        props = {"@type": WF_TYPES[1:] if nested else "SoftwareApplication",
+        props = {"@type": WF_TYPES if nested else "SoftwareApplication",
                  "name": proc.label or tool_frag}
         if proc.doc:
             props["description"] = proc.doc if isinstance(proc.doc, str) else " ".join(proc.doc)
         ext = proc.extension_fields or {}
         if ext.get("https://schema.org/license"):
             props["license"] = {"@id": ext["https://schema.org/license"]}
-        tool = self.add(ident, props)
+        if nested:  # a sub-workflow is a File of the crate (RO-Crate 1.3): its part of packed.cwl, on its own
+            import json
+            import tempfile
+
+            graph = json.loads(self.packed.read_text(encoding="utf-8")).get("$graph", [])
+            part = next((p for p in graph if str(p.get("id", "")).lstrip("#") == tool_frag), {})
+            tmp = Path(tempfile.mkdtemp(prefix="panosc-crate-")) / tool_frag
+            tmp.write_text(json.dumps({"cwlVersion": self.main.cwlVersion, **part}, indent=1), encoding="utf-8")
+            tool = self.crate.add_file(tmp, f"workflow/{tool_frag}", properties=props)
+        else:
+            tool = self.add(ident, props)
+        self.tools[tool_frag] = tool
         deps = []
         for req in list(proc.hints or []) + list(proc.requirements or []):
             if type(req).__name__ != "SoftwareRequirement":
@@ -213,6 +225,7 @@ class _CrateBuilder:
             if step.doc:
                 props["description"] = step.doc
             hs = self.add(self.pid(step.id), props)
+            self.howto[(wf_frag, _short(step.id))] = hs
             hs["workExample"] = tool
             wf_entity.append_to("step", hs)
             wf_entity.append_to("hasPart", tool)
@@ -343,10 +356,10 @@ class _CrateBuilder:
         for s in rec.steps:
             step_name = re.sub(r"_\d+$", "", s.name.split("/")[-1])
             tool_frag = s.tool or tools.get(step_name)
-            tool = self.crate.dereference(f"packed.cwl#{tool_frag}") if tool_frag else None
+            tool = self.tools.get(tool_frag) if tool_frag else None
             parent = s.name.split("/")[0] if "/" in s.name else None
             owner_frag = tools.get(re.sub(r"_\d+$", "", parent)) if parent else main_frag
-            how_to = self.crate.dereference(f"packed.cwl#{owner_frag}/{step_name}")
+            how_to = self.howto.get((owner_frag, step_name))
 
             def tool_param(a: pv.Artifact, tool_frag=tool_frag) -> str | None:
                 return f"packed.cwl#{tool_frag}/{a.role.rsplit('/', 1)[-1]}" if tool_frag else None

@@ -31,6 +31,7 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   reduced:
+    format: edam:format_3590  # NeXus (HDF5): a PNG or TIFF here is refused before the tool runs
     type: File
     label: Reduced pattern
     doc: NeXus file written by powder-reduce.

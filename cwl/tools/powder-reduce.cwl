@@ -32,6 +32,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   integrated:
+    format: edam:format_3590  # NeXus (HDF5): a PNG or TIFF here is refused before the tool runs
     type: File
     label: Integrated patterns
     doc: NeXus file written by pyfai-integrate1d.
