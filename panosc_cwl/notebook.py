@@ -96,6 +96,7 @@ class Parameter:
     has_default: bool
     doc: str
     line: int
+    example: Any = None  # a File parameter's value in the notebook (its name gives the EDAM format)
 
 
 @dataclass
@@ -392,11 +393,12 @@ def parse_parameters(source: str, location: str = "parameters cell") -> list[Par
             enum = _enum(choices, location, line)
             ptype = CwlType("enum", ptype.array, ptype.optional, enum.symbols)
         default = _coerce(name, ptype, value, location, line) if has_value else None
+        example = default if ptype.base == "File" else None
         if ptype.base in ("File", "Directory"):
             # A path default means something in the author's folder, not in a CWL job: require the input.
             default, has_value = None, False
         params[name] = Parameter(name, ptype, default, has_value and default is not None,
-                                 doc or f"Notebook parameter `{name}`.", line)
+                                 doc or f"Notebook parameter `{name}`.", line, example)
     return list(params.values())
 
 
@@ -541,6 +543,9 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
                                  "doc": text(prm.doc)}
         if prm.has_default:
             entry["default"] = _yaml_safe(prm.default)
+        fmt = edam.by_suffix(prm.example) if isinstance(prm.example, str) else None
+        if fmt is not None:  # the example file's name says its format (darks.h5 -> HDF5): cwltool checks it
+            entry = {"format": fmt.curie, **entry}
         inputs[prm.name] = entry
     inputs[NOTEBOOK_INPUT] = {
         "type": "File", "default": {"class": "File", "location": rel}, "label": "Notebook",

@@ -36,6 +36,7 @@ hints:
     ramMin: 2048
 inputs:
   corrected:
+    format: edam:format_3590
     type: File
     label: Corrected module data
     doc: Output of agipd-correct, /entry/data/data [frame, 16, 512, 128].

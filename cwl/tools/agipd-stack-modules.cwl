@@ -37,6 +37,7 @@ hints:
     ramMin: 2048
 inputs:
   corrected:
+    format: edam:format_3590
     type: File[]
     label: Corrected module files
     doc: The 16 corrected module files (detector-calibration.cwl's corrected output), any order.

@@ -39,11 +39,13 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   reconstruction:
+    format: edam:format_2333
     type: File
     label: Reconstruction
     doc: CXI or NPZ written by pynx-cdi or cohere-cdi.
     inputBinding: {position: 1}
   truth:
+    format: edam:format_3590
     type: File?
     label: Simulated data (truth)
     doc: The CXI file from cdi-simulate; omit for real data.

@@ -38,6 +38,7 @@ hints:
     ramMin: 2048
 inputs:
   data:
+    format: edam:format_3590
     type: File
     label: Diffraction data
     doc: Centred diffraction intensity, CXI (/entry_1/instrument_1/detector_1/data) or .npy, 2D or 3D.

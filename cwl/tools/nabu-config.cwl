@@ -33,6 +33,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   dataset:
+    format: edam:format_3590
     type: File
     label: Scan (NXtomo)
     doc: NXtomo HDF5 file with darks, flats, projections and angles.

@@ -49,11 +49,13 @@ hints:
     ramMin: 2048
 inputs:
   config:
+    format: edam:format_2330
     type: File
     label: nabu configuration
     doc: The .conf file from nabu-config.
     inputBinding: {position: 1}
   dataset:
+    format: edam:format_3590
     type: File
     label: Scan (NXtomo)
     doc: The NXtomo file; replaces the config's [dataset] location (runners stage files elsewhere).

@@ -50,10 +50,12 @@ hints:
     ramMin: 1024
 inputs:
   data:
+    format: edam:format_3590
     type: File
     label: Data
     doc: HDF5 file with the data frames (N, y, x) of one module
   constants:
+    format: edam:format_3590
     type: File
     label: Constants
     doc: NeXus constants file from the dark calibration

@@ -52,6 +52,7 @@ hints:
     ramMin: 1024
 inputs:
   darks:
+    format: edam:format_3590
     type: File
     label: Darks
     doc: HDF5 file with the dark frames (N, y, x) of one module

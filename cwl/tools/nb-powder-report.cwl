@@ -50,6 +50,7 @@ hints:
     ramMin: 1024
 inputs:
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced
     doc: reduced powder pattern (NeXus from powder-reduce)

@@ -37,6 +37,7 @@ hints:
     ramMin: 1024
 inputs:
   chunks:
+    format: edam:format_3590
     type: File[]
     label: Integrated chunks
     doc: NeXus files written by pyfai-integrate1d-chunk (any order; they are sorted by frame number).

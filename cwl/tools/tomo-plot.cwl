@@ -38,11 +38,13 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   volume:
+    format: edam:format_3590
     type: File
     label: Reconstructed volume
     doc: HDF5 from nabu-reconstruct.
     inputBinding: {position: 1}
   truth:
+    format: edam:format_3464
     type: File?
     label: Simulation truth
     doc: JSON from tomo-simulate (with the phantom .npy as secondary file); omit for real data.

@@ -38,10 +38,12 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   darks:
+    format: edam:format_3590
     type: File[]
     label: Dark runs
     doc: One HDF5 file of dark frames per module (frames in `dataset`).
   data:
+    format: edam:format_3590
     type: File[]
     label: Data runs
     doc: One HDF5 file of data frames per module, same module order as `darks`.
