@@ -353,6 +353,7 @@ class _CrateBuilder:
         organize["result"] = wf_action
         tools = pv.step_tools(pv.load_packed(self.b) or {})
         controls: dict[str, object] = {}
+        toil_jobs = self.toil_jobs()
         for s in rec.steps:
             step_name = re.sub(r"_\d+$", "", s.name.split("/")[-1])
             tool_frag = s.tool or tools.get(step_name)
@@ -385,6 +386,8 @@ class _CrateBuilder:
                 controls[key] = ctl
                 organize.append_to("object", ctl)
             controls[key].append_to("object", act)
+            for job in toil_jobs.get(s.activity, []):
+                self.toil_job(job, s, agent, organize, controls)
 
         def wf_out_param(a: pv.Artifact) -> str:
             return f"packed.cwl#{main_frag}/{a.role.rsplit('/', 1)[-1]}"
@@ -397,6 +400,46 @@ class _CrateBuilder:
                 self.out_formats.setdefault(pid, self.out_formats[src])
         wf_action["result"] = self.values(rec.outputs, wf_out_param)
         self.crate.root_dataset["mentions"] = [wf_action]
+
+    def toil_jobs(self) -> dict[str, list[dict]]:
+        """Activity id -> the Toil jobs run under it (``panosc:toilJobs``, written by provenance_toil):
+        Toil's PROV has no activity of its own for a sub-workflow's or a scatter's jobs."""
+        import json
+
+        prov = json.loads((self.b / pv.PROV_JSON).read_text(encoding="utf-8"))
+        out: dict[str, list[dict]] = {}
+        for aid, attrs in (prov.get("activity") or {}).items():
+            for a in attrs if isinstance(attrs, list) else [attrs]:
+                jobs = pv._plain(a.get("panosc:toilJobs"))
+                if jobs:
+                    out[aid] = json.loads(jobs) if isinstance(jobs, str) else jobs
+        return out
+
+    def toil_job(self, job: dict, step: pv.StepRun, agent, organize, controls: dict) -> None:
+        """A CreateAction for one Toil job of a sub-workflow step (``detector-calibration.1.nb-correct``):
+        its tool, times and batch id; Toil records its files under the top-level step only."""
+        tool_id = str(job.get("name", "")).rsplit(".", 1)[-1]
+        tool_frag = next((f for f in self.tools if f.rsplit(".", 1)[0] == tool_id), None)
+        if tool_frag is None or tool_frag == step.tool:
+            return
+        act = self.add(f"#toil-job-{next(self.counter)}-{tool_id}", {
+            "@type": "CreateAction", "name": f"Run of Toil job {job.get('name')}",
+            "startTime": _iso(job.get("issued")), "endTime": _iso(job.get("completed")),
+            "description": f"Toil batch job {job.get('batch_id')}, run for step {step.name}; Toil records its "
+                           f"files under that step (see its CreateAction)"})
+        act["instrument"] = self.tools[tool_frag]
+        act["agent"] = agent
+        how_to = next(((k, h) for k, h in self.howto.items() if h["workExample"] is self.tools[tool_frag]), None)
+        if how_to is None:
+            return
+        key = "/".join(how_to[0])
+        if key not in controls:
+            ctl = self.add(f"#control-{next(self.counter)}-{how_to[0][1]}", {
+                "@type": "ControlAction", "name": f"orchestrate {how_to[0][1]}"})
+            ctl["instrument"] = how_to[1]
+            controls[key] = ctl
+            organize.append_to("object", ctl)
+        controls[key].append_to("object", act)
 
     def build(self):
         root = self.crate.root_dataset
@@ -413,6 +456,11 @@ class _CrateBuilder:
         root["license"] = wf.get("license") or {"@id": "https://spdx.org/licenses/MIT"}
         self.run(wf)
         return self.crate
+
+
+def _iso(t: str | None) -> str | None:
+    """``2026-12-03 14:22:43+00:00`` (Toil's log) -> ISO 8601 with a ``T``."""
+    return t.replace(" ", "T", 1) if isinstance(t, str) else t
 
 
 def _types(entity) -> list[str]:
