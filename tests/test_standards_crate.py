@@ -256,3 +256,22 @@ def test_nexus_wired_right_passes_the_format_check(tmp_path, tmp_path_factory):
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout)
     assert out["plot"]["format"] == f"{EDAM}format_3603" and Path(out["plot"]["path"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preflight_names_a_missing_or_wrong_format(tmp_path):
+    """``panosc-cwl validate`` says what cwltool would refuse, one line per File, before anything runs."""
+    import h5py
+
+    with h5py.File(tmp_path / "reduced.nxs", "w") as h5:
+        h5.create_group("entry").attrs["NX_class"] = "NXentry"
+    for given, words in [("", "reduced: this input takes HDF5 (http://edamontology.org/format_3590): add format: "
+                                 "http://edamontology.org/format_3590 to the File"),
+                         (f", format: {EDAM}format_3603", "reduced: format PNG (http://edamontology.org/format_3603) "
+                                                          "given where HDF5 (http://edamontology.org/format_3590) is expected")]:
+        job = tmp_path / "job.yml"
+        job.write_text(f"reduced: {{class: File, path: reduced.nxs{given}}}\ncalibrant: CeO2\n")
+        res = _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False)
+        assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert sum(1 for line in res.stderr.splitlines() if "reduced" in line) == 1
+    job.write_text(f"reduced: {{class: File, path: reduced.nxs, format: {EDAM}format_3590}}\ncalibrant: CeO2\n")
+    assert _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False).returncode == 0
