@@ -125,6 +125,7 @@ class _CrateBuilder:
         self.counter = itertools.count(1)
         self.external = {e["sha1"]: e for e in self.rec.external}
         self.out_formats: dict[str, list[str]] = {}  # tool output id -> EDAM IRIs (for results)
+        self.scratch: list[Path] = []  # temporary folders, removed once the crate is written
         self.tools: dict[str, object] = {}  # process fragment (pyfai-integrate1d.cwl) -> entity
         self.howto: dict[tuple[str, str], object] = {}  # (workflow fragment, step name) -> HowToStep
 
@@ -183,6 +184,7 @@ class _CrateBuilder:
             graph = json.loads(self.packed.read_text(encoding="utf-8")).get("$graph", [])
             part = next((p for p in graph if str(p.get("id", "")).lstrip("#") == tool_frag), {})
             tmp = Path(tempfile.mkdtemp(prefix="panosc-crate-")) / tool_frag
+            self.scratch.append(tmp.parent)
             tmp.write_text(json.dumps({"cwlVersion": self.main.cwlVersion, **part}, indent=1), encoding="utf-8")
             tool = self.crate.add_file(tmp, f"workflow/{tool_frag}", properties=props)
         else:
@@ -205,10 +207,10 @@ class _CrateBuilder:
                 deps.append(self.add(specs[0] if specs else f"#software-{pkg.package}", dep_props))
         if deps:
             tool["softwareRequirements"] = deps
-            panosc = next((d for d in deps if d.get("name") == "panosc-cwl"), None)
-            if panosc is not None and panosc.get("version"):
-                tool["version"] = panosc["version"]
-        tool["url"] = "https://github.com/panosc-cwl/panosc-cwl"  # where the tool's CWL lives
+        from . import __version__
+
+        tool["version"] = __version__  # the tool definitions ship with panosc-cwl
+        tool["url"] = ident  # its definition: this part of packed.cwl, in the crate
         tool["input"] = self.params(proc, "inputs", tool_frag)
         tool["output"] = self.params(proc, "outputs", tool_frag)
         if nested:
@@ -389,16 +391,13 @@ class _CrateBuilder:
             for job in toil_jobs.get(s.activity, []):
                 self.toil_job(job, s, agent, organize, controls)
 
-        def wf_out_param(a: pv.Artifact) -> str:
-            return f"packed.cwl#{main_frag}/{a.role.rsplit('/', 1)[-1]}"
-
         # workflow outputs: the same file entities the steps made, now also examples of the wf output
         for pid in [f"packed.cwl#{main_frag}/{_short(o.id)}" for o in self.main.outputs or []]:
             src = next((c["sourceParameter"].id for c in self.crate.get_entities()
                         if "ParameterConnection" in _types(c) and c["targetParameter"].id == pid), None)
             if src in self.out_formats:
                 self.out_formats.setdefault(pid, self.out_formats[src])
-        wf_action["result"] = self.values(rec.outputs, wf_out_param)
+        wf_action["result"] = self.values(rec.outputs, wf_param)
         self.crate.root_dataset["mentions"] = [wf_action]
 
     def toil_jobs(self) -> dict[str, list[dict]]:
@@ -470,11 +469,18 @@ def _types(entity) -> list[str]:
 
 def to_rocrate(bundle: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the crate into folder ``out`` (or a zip file if ``out`` ends in .zip)."""
+    import shutil
+
     b = pv.check_bundle(bundle)
-    crate = _CrateBuilder(b).build()
-    target = Path(out)
-    if target.suffix == ".zip":
-        crate.write_zip(target)
-    else:
-        crate.write(target)
+    builder = _CrateBuilder(b)
+    try:
+        crate = builder.build()
+        target = Path(out)
+        if target.suffix == ".zip":
+            crate.write_zip(target)
+        else:
+            crate.write(target)
+    finally:
+        for folder in builder.scratch:
+            shutil.rmtree(folder, ignore_errors=True)
     return target
