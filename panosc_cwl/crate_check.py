@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m panosc_cwl.crate_check CRATE [PROFILE ...]", file=sys.stderr)
         return 2
     crate, profiles = args[0], args[1:] or list(PROFILES)
+    if not (Path(crate) / "ro-crate-metadata.json").is_file():
+        print(f"panosc-cwl: error: crate: no ro-crate-metadata.json in {crate}", file=sys.stderr)
+        return 2
+    try:
+        import rocrate_validator  # noqa: F401
+    except ImportError:
+        print("panosc-cwl: error: crate_check needs roc-validator (pip install 'panosc-cwl[test]')", file=sys.stderr)
+        return 2
     bad = 0
     for profile in profiles:
         fails = validate(crate, profile)
