@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import edam
 from .exceptions import InputError, PanoscError
 from .runners import ANSI
 
@@ -95,6 +96,7 @@ class Parameter:
     has_default: bool
     doc: str
     line: int
+    example: Any = None  # a File parameter's value in the notebook (its name gives the EDAM format)
 
 
 @dataclass
@@ -391,11 +393,12 @@ def parse_parameters(source: str, location: str = "parameters cell") -> list[Par
             enum = _enum(choices, location, line)
             ptype = CwlType("enum", ptype.array, ptype.optional, enum.symbols)
         default = _coerce(name, ptype, value, location, line) if has_value else None
+        example = default if ptype.base == "File" else None
         if ptype.base in ("File", "Directory"):
             # A path default means something in the author's folder, not in a CWL job: require the input.
             default, has_value = None, False
         params[name] = Parameter(name, ptype, default, has_value and default is not None,
-                                 doc or f"Notebook parameter `{name}`.", line)
+                                 doc or f"Notebook parameter `{name}`.", line, example)
     return list(params.values())
 
 
@@ -540,6 +543,9 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
                                  "doc": text(prm.doc)}
         if prm.has_default:
             entry["default"] = _yaml_safe(prm.default)
+        fmt = edam.by_suffix(prm.example) if isinstance(prm.example, str) else None
+        if fmt is not None:  # the example file's name says its format (darks.h5 -> HDF5): cwltool checks it
+            entry = {"format": fmt.curie, **entry}
         inputs[prm.name] = entry
     inputs[NOTEBOOK_INPUT] = {
         "type": "File", "default": {"class": "File", "location": rel}, "label": "Notebook",
@@ -555,16 +561,25 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
         "report": {"type": "File", "label": "HTML report", "doc": "The executed notebook rendered by nbconvert.",
                    "outputBinding": {"glob": f"$(inputs.{REPORT_INPUT}).html"}},
     }
+    defaults = {prm.name: prm.default for prm in spec.parameters if prm.has_default}
     for name, out in spec.outputs.items():
         outputs[name] = {"type": out["type"], "label": out["label"], "doc": text(out["doc"]),
                          "outputBinding": {"glob": out["glob"]}}
+        fmt = edam.by_suffix(re.sub(r"\$\(inputs\.(\w+)\)", lambda m: str(defaults.get(m.group(1), "")), out["glob"]))
+        if fmt is not None and "File" in out["type"]:
+            outputs[name] = {"format": fmt.curie, **outputs[name]}
+    outputs["executed_notebook"] = {"format": edam.FORMATS[edam.NOTEBOOK].curie, **outputs["executed_notebook"]}
+    outputs["report"] = {"format": edam.FORMATS[edam.HTML].curie, **outputs["report"]}
+    # EDAM terms checked against the shipped subset (cwltool reads $schemas; no network needed)
+    schemas = {"$schemas": ["../edam-subset.owl"]} if (tool_dir.parent / "edam-subset.owl").is_file() else {}
     return {
         "cwlVersion": "v1.2",
         "class": "CommandLineTool",
         "id": tool_id(spec.path),
         "label": spec.label,
         "doc": text(doc),
-        "$namespaces": {"s": "https://schema.org/", "cwltool": "http://commonwl.org/cwltool#"},
+        "$namespaces": {"edam": edam.EDAM, "s": "https://schema.org/", "cwltool": "http://commonwl.org/cwltool#"},
+        **schemas,
         "s:author": [{"s:name": "panosc-cwl developers"}],
         "s:license": "https://spdx.org/licenses/MIT",
         "s:isBasedOn": rel,

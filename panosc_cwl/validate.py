@@ -106,6 +106,7 @@ class InputSpec:
     label: str
     min: float | None = None
     max: float | None = None
+    formats: tuple[str, ...] = ()  # EDAM IRIs a File must state (CWL ``format``), empty: any
 
 
 @dataclass
@@ -181,7 +182,9 @@ def load_process(path: str | os.PathLike) -> ProcessInfo:
     for inp in doc.inputs or []:
         name = _short(inp.id)
         lo, hi = _ranges(inp)
-        inputs[name] = InputSpec(name, inp.type_, inp.default, inp.label or name, lo, hi)
+        fmt = getattr(inp, "format", None)
+        formats = tuple(str(f) for f in (fmt if isinstance(fmt, list) else [fmt]) if f)
+        inputs[name] = InputSpec(name, inp.type_, inp.default, inp.label or name, lo, hi, formats)
         if first_file is None and _is_file_type(inp.type_):
             first_file = name
     if getattr(doc, "class_", "") == "Workflow":
@@ -432,8 +435,26 @@ class _Checker:
             return
         if n in ("File", "Directory"):
             self._check_file(v, n, fld, pos, top)
+            if n == "File" and spec.formats and isinstance(v, dict) and v.get("class") == "File":
+                self._check_format(v, spec.formats, fld, pos)
             return
         # Any, or a named type from SchemaDefRequirement: the runner checks it
+
+    def _check_format(self, v: dict, formats: tuple[str, ...], fld, pos) -> None:
+        """cwltool refuses a File without ``format`` (or with another one) where the input declares
+        formats: say so in one line, with the IRI to add, before anything is submitted."""
+        from . import edam
+
+        def name(iri: str) -> str:
+            t = edam.term_of(iri)
+            return f"{edam.FORMATS[t].label} ({iri})" if t else iri
+
+        wanted = " or ".join(name(f) for f in formats)
+        given = v.get("format")
+        if given is None:
+            self.add(pos, fld, f"this input takes {wanted}: add format: {formats[0]} to the File")
+        elif str(given) not in formats:
+            self.add(_val_pos(v, "format", pos), fld, f"format {name(str(given))} given where {wanted} is expected")
 
     def _check_enum(self, v, symbols: list[str], fld, pos) -> None:
         if isinstance(v, str) and v in symbols:

@@ -106,6 +106,11 @@ def test_job_matches_tool_inputs(job_name, tool):
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and "path" in item:
                 assert item["path"].startswith("../data/"), (job_name, item["path"])
+    for key, value in job.items():  # cwltool refuses a File without the EDAM format its input declares
+        wanted = inputs[key].format
+        for item in value if isinstance(value, list) else [value]:
+            if wanted and isinstance(item, dict) and item.get("class") == "File":
+                assert item.get("format") in (wanted if isinstance(wanted, list) else [wanted]), (job_name, key)
 
 
 def test_type_check_rejects_bad_values():

@@ -351,7 +351,7 @@ def echo_tool(tmp_path_factory):
     job = base / "job.yml"
     (base / "in.txt").write_text("hello\n")
     job.write_text("n: 7\nscale: 2\nverbose: true\nlabel: 'yes: no'\nvalues: [4, 5, 6]\nlimit: 9\n"
-                   "data: {class: File, path: in.txt}\nmode: slow\n")
+                   "data: {class: File, path: in.txt, format: 'http://edamontology.org/format_2330'}\nmode: slow\n")
     return tool, job
 
 
@@ -457,9 +457,12 @@ def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
                  [cli, "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
         proc = subprocess.run(argv, capture_output=True, text=True, env=ENV)
         assert proc.returncode == 0, proc.stderr
+    job = tmp_path / "job.yml"  # the input declares EDAM HDF5, so the File states it (cwltool checks)
+    job.write_text(f"reduced: {{class: File, path: {tmp_path / 'red.nxs'}, format: 'http://edamontology.org/format_3590'}}\n"
+                   "calibrant: CeO2\n")
     proc = subprocess.run([str(BIN / "cwltool"), "--quiet", "--outdir", str(tmp_path / "out"),
-                           str(ROOT / "cwl/tools/nb-powder-report.cwl"), "--reduced", str(tmp_path / "red.nxs"),
-                           "--calibrant", "CeO2"], capture_output=True, text=True, env=ENV, timeout=300)
+                           str(ROOT / "cwl/tools/nb-powder-report.cwl"), str(job)],
+                          capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line.split(",") for line in (tmp_path / "out/peaks.csv").read_text().splitlines()[1:]]
     expected = [t for t in sim.truth["two_theta_deg"] if 1 < t < 50]

@@ -26,6 +26,7 @@ from panosc_cwl.tomo import TomoSimulation, score_reconstruction, simulate_tomo
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+EDAM = "http://edamontology.org/"  # job Files state the EDAM format their tool input declares
 SIZE, SLICES = 256, 4
 
 
@@ -158,8 +159,8 @@ def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm
     conf = tmp_path / "nabu.conf"
     assert _cli("tomo", "config", "--dataset", str(files.nx), "-o", str(conf)).returncode == 0
     runs = {"nabu": (ROOT / "cwl/tools/nabu-reconstruct.cwl",
-                     {"config": {"class": "File", "path": str(conf)},
-                      "dataset": {"class": "File", "path": str(files.nx)}})}
+                     {"config": {"class": "File", "path": str(conf), "format": EDAM + "format_2330"},
+                      "dataset": {"class": "File", "path": str(files.nx), "format": EDAM + "format_3590"}})}
     pynx = shutil.which("pynx-cdi-id01", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     if pynx:
         cxi = write_cxi(tmp_path / "obj.cxi", simulate_cdi((128, 128), photons=1e9, seed=0))

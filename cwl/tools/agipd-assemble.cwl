@@ -10,8 +10,10 @@ doc: |
   [frame, y, x] float32, ready for pyfai-integrate1d with the PONI of agipd-geometry-export.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -34,6 +36,7 @@ hints:
     ramMin: 2048
 inputs:
   corrected:
+    format: edam:format_3590
     type: File
     label: Corrected module data
     doc: Output of agipd-correct, /entry/data/data [frame, 16, 512, 128].
@@ -55,6 +58,7 @@ inputs:
     doc: Name of the file written.
 outputs:
   assembled:
+    format: edam:format_3590
     type: File
     label: Assembled images
     doc: HDF5 with /entry/data/data [frame, y, x] (NaN in gaps).

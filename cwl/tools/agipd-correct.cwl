@@ -9,8 +9,10 @@ doc: |
   with the frames' train and pulse IDs.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -60,6 +62,7 @@ inputs:
     doc: Name of the file written.
 outputs:
   corrected:
+    format: edam:format_3590
     type: File
     label: Corrected module data
     doc: HDF5 with /entry/data/data [frame, module, 512, 128], /entry/trainId, /entry/pulseId.

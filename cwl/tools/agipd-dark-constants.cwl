@@ -10,8 +10,10 @@ doc: |
   virtual CXI file. Output NeXus: /entry/offset, /entry/noise, /entry/bad_pixels [16, 512, 128].
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -57,6 +59,7 @@ inputs:
     doc: Name of the file written.
 outputs:
   constants:
+    format: edam:format_3590
     type: File
     label: Dark constants
     doc: NeXus file with /entry/offset, /entry/noise (ADU) and /entry/bad_pixels.

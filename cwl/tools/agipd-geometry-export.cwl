@@ -11,8 +11,10 @@ doc: |
   (extra-geom's to_pyfai_detector; load with pyFAI.detector_factory("NexusDetector", ...)).
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -63,16 +65,19 @@ inputs:
     inputBinding: {prefix: --name, position: 5}
 outputs:
   poni:
+    format: edam:format_2330
     type: File
     label: PONI of assembled images
     doc: pyFAI geometry of the images made by agipd-assemble.
     outputBinding: {glob: $(inputs.name)-assembled.poni}
   crystfel:
+    format: edam:format_2330
     type: File
     label: CrystFEL geometry
     doc: CrystFEL .geom file with clen and photon energy.
     outputBinding: {glob: $(inputs.name).geom}
   pyfai_detector:
+    format: edam:format_3590
     type: File
     label: pyFAI NXdetector
     doc: NeXus detector file with the corners of every module pixel.

@@ -11,8 +11,10 @@ doc: |
   the frames' train and pulse IDs. Outputs are in module order.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -35,6 +37,7 @@ hints:
     ramMin: 2048
 inputs:
   cxi:
+    format: edam:format_3590
     type: File
     label: Virtual CXI file
     doc: Output of euxfel-virtual-cxi.
@@ -56,11 +59,13 @@ inputs:
     inputBinding: {prefix: --frames, position: 4}
 outputs:
   darks:
+    format: edam:format_3590
     type: File[]
     label: Dark files
     doc: darks_m00.h5 ... darks_m15.h5, /entry/data/data [frame, 512, 128] uint16.
     outputBinding: {glob: "darks_m*.h5"}
   data:
+    format: edam:format_3590
     type: File[]
     label: Data files
     doc: data_m00.h5 ... data_m15.h5, /entry/data/data [frame, 512, 128] uint16, with train and pulse IDs.

@@ -11,8 +11,10 @@ doc: |
   given exactly once.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -35,6 +37,7 @@ hints:
     ramMin: 2048
 inputs:
   corrected:
+    format: edam:format_3590
     type: File[]
     label: Corrected module files
     doc: The 16 corrected module files (detector-calibration.cwl's corrected output), any order.
@@ -46,6 +49,7 @@ inputs:
     doc: Name of the file written.
 outputs:
   corrected_stack:
+    format: edam:format_3590
     type: File
     label: Corrected module data
     doc: HDF5 with /entry/data/data [frame, 16, 512, 128] float32 (NaN = bad pixel).

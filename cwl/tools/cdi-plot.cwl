@@ -9,8 +9,10 @@ doc: |
   shown beside it, and the normalised complex error is printed in the title and in error.json.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -37,11 +39,13 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   reconstruction:
+    format: edam:format_2333
     type: File
     label: Reconstruction
     doc: CXI or NPZ written by pynx-cdi or cohere-cdi.
     inputBinding: {position: 1}
   truth:
+    format: edam:format_3590
     type: File?
     label: Simulated data (truth)
     doc: The CXI file from cdi-simulate; omit for real data.
@@ -53,11 +57,13 @@ inputs:
     doc: Name of the PNG written.
 outputs:
   plot:
+    format: edam:format_3603
     type: File
     label: Amplitude and phase (PNG)
     doc: Amplitude and phase maps (aligned to the truth when given).
     outputBinding: {glob: $(inputs.output_name)}
   error:
+    format: edam:format_3464
     type: File?
     label: Error vs truth (JSON)
     doc: error, twin, shift, scale and global phase of the alignment; only with a truth.

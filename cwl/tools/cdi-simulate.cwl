@@ -10,8 +10,10 @@ doc: |
   true object in /entry_1/sample_1/object for scoring reconstructions.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -52,6 +54,7 @@ inputs:
     doc: Name of the CXI file written.
 outputs:
   data:
+    format: edam:format_3590
     type: File
     label: Diffraction data and truth (CXI)
     doc: Intensity in /entry_1/instrument_1/detector_1/data, true object in /entry_1/sample_1/object.

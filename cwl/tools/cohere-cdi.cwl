@@ -14,8 +14,10 @@ doc: |
   Runs on the CPU (numpy), so it has no GPU hint.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -36,6 +38,7 @@ hints:
     ramMin: 2048
 inputs:
   data:
+    format: edam:format_3590
     type: File
     label: Diffraction data
     doc: Centred diffraction intensity, CXI (/entry_1/instrument_1/detector_1/data) or .npy, 2D or 3D.
@@ -97,11 +100,13 @@ inputs:
     inputBinding: {prefix: --seed, position: 10}
 outputs:
   reconstructions:
+    format: edam:format_2333  # CXI (HDF5) or NPZ, as output_format says
     type: File[]
     label: Reconstructions
     doc: The kept runs, best first (NAME-cohere_rankRR_RunNNNN.cxi/npz).
     outputBinding: {glob: "*-cohere_rank*.$(inputs.output_format)"}
   best:
+    format: edam:format_2333  # CXI (HDF5) or NPZ, as output_format says
     type: File
     label: Best reconstruction
     doc: The run with the lowest error metric.

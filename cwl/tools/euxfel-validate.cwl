@@ -9,8 +9,10 @@ doc: |
   are ordered. The step fails (non-zero exit) when problems are found; the report is kept.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -35,6 +37,7 @@ inputs:
     inputBinding: {position: 1}
 outputs:
   report:
+    format: edam:format_2330
     type: stdout
     label: Validation report
     doc: Text report of extra-data-validate ("No problems found" when the run is sound).

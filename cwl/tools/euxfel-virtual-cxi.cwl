@@ -12,8 +12,10 @@ doc: |
   `--run` option of the panosc-cwl euxfel tools), which finds the module files by name.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -49,6 +51,7 @@ inputs:
     doc: Name of the CXI file written.
 outputs:
   cxi:
+    format: edam:format_3590
     type: File
     label: Virtual CXI file
     doc: CXI/HDF5 file with virtual datasets over the module files.

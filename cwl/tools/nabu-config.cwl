@@ -10,8 +10,10 @@ doc: |
   nabu-reconstruct re-points it at its own staged copy.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -31,6 +33,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   dataset:
+    format: edam:format_3590
     type: File
     label: Scan (NXtomo)
     doc: NXtomo HDF5 file with darks, flats, projections and angles.
@@ -92,6 +95,7 @@ inputs:
     doc: Name of the nabu configuration file written.
 outputs:
   config:
+    format: edam:format_2330
     type: File
     label: nabu configuration
     doc: The nabu .conf file (INI), ready for `nabu CONFIG`.

@@ -15,8 +15,10 @@ doc: |
   (`--gres=gpu:1`); cwltool 3.3 checks it with nvidia-smi even as a hint.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -47,11 +49,13 @@ hints:
     ramMin: 2048
 inputs:
   config:
+    format: edam:format_2330
     type: File
     label: nabu configuration
     doc: The .conf file from nabu-config.
     inputBinding: {position: 1}
   dataset:
+    format: edam:format_3590
     type: File
     label: Scan (NXtomo)
     doc: The NXtomo file; replaces the config's [dataset] location (runners stage files elsewhere).
@@ -72,6 +76,7 @@ inputs:
     doc: Name of the HDF5 volume written.
 outputs:
   volume:
+    format: edam:format_3590
     type: File
     label: Reconstructed volume (HDF5)
     doc: Slices (z, y, x) of attenuation in 1/cm, in nabu's HDF5 layout.

@@ -14,8 +14,10 @@ doc: |
   YAML file written by the runner), nbconvert renders the HTML report. A failing cell fails the step;
   the cell and the exception go to stderr.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -48,10 +50,12 @@ hints:
     ramMin: 1024
 inputs:
   data:
+    format: edam:format_3590
     type: File
     label: Data
     doc: HDF5 file with the data frames (N, y, x) of one module
   constants:
+    format: edam:format_3590
     type: File
     label: Constants
     doc: NeXus constants file from the dark calibration
@@ -81,18 +85,21 @@ inputs:
     doc: Base name of the executed notebook (.ipynb) and the HTML report (.html) written.
 outputs:
   executed_notebook:
+    format: edam:format_3464
     type: File
     label: Executed notebook
     doc: The notebook with its outputs, as papermill wrote it.
     outputBinding:
       glob: $(inputs.report_name).ipynb
   report:
+    format: edam:format_2331
     type: File
     label: HTML report
     doc: The executed notebook rendered by nbconvert.
     outputBinding:
       glob: $(inputs.report_name).html
   corrected:
+    format: edam:format_3590
     type: File
     label: Corrected frames (HDF5)
     doc: Offset-corrected frames, float32 ADU, bad pixels NaN, with the pixel mask used.

@@ -16,8 +16,10 @@ doc: |
   parameters (a YAML file written by the runner), nbconvert renders the HTML report. A failing cell
   fails the step; the cell and the exception go to stderr.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -50,6 +52,7 @@ hints:
     ramMin: 1024
 inputs:
   darks:
+    format: edam:format_3590
     type: File
     label: Darks
     doc: HDF5 file with the dark frames (N, y, x) of one module
@@ -94,18 +97,21 @@ inputs:
     doc: Base name of the executed notebook (.ipynb) and the HTML report (.html) written.
 outputs:
   executed_notebook:
+    format: edam:format_3464
     type: File
     label: Executed notebook
     doc: The notebook with its outputs, as papermill wrote it.
     outputBinding:
       glob: $(inputs.report_name).ipynb
   report:
+    format: edam:format_2331
     type: File
     label: HTML report
     doc: The executed notebook rendered by nbconvert.
     outputBinding:
       glob: $(inputs.report_name).html
   constants:
+    format: edam:format_3590
     type: File
     label: Dark constants (NeXus)
     doc: Offset, noise and bad-pixel bits of the module, NeXus (NXdata + NXdetector/pixel_mask).

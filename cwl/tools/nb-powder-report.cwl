@@ -14,8 +14,10 @@ doc: |
   parameters (a YAML file written by the runner), nbconvert renders the HTML report. A failing cell
   fails the step; the cell and the exception go to stderr.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -48,6 +50,7 @@ hints:
     ramMin: 1024
 inputs:
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced
     doc: reduced powder pattern (NeXus from powder-reduce)
@@ -81,18 +84,21 @@ inputs:
     doc: Base name of the executed notebook (.ipynb) and the HTML report (.html) written.
 outputs:
   executed_notebook:
+    format: edam:format_3464
     type: File
     label: Executed notebook
     doc: The notebook with its outputs, as papermill wrote it.
     outputBinding:
       glob: $(inputs.report_name).ipynb
   report:
+    format: edam:format_2331
     type: File
     label: HTML report
     doc: The executed notebook rendered by nbconvert.
     outputBinding:
       glob: $(inputs.report_name).html
   peaks:
+    format: edam:format_3752
     type: File
     label: Peak table (CSV)
     doc: Expected and found position of every calibrant reflection in range, difference and height.

@@ -11,8 +11,10 @@ doc: |
   The result equals what pyfai-integrate1d writes for the whole stack.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -35,6 +37,7 @@ hints:
     ramMin: 1024
 inputs:
   chunks:
+    format: edam:format_3590
     type: File[]
     label: Integrated chunks
     doc: NeXus files written by pyfai-integrate1d-chunk (any order; they are sorted by frame number).
@@ -46,6 +49,7 @@ inputs:
     doc: Name of the merged NeXus file.
 outputs:
   integrated:
+    format: edam:format_3590
     type: File
     label: Integrated patterns (NeXus)
     doc: NXentry/NXdata with I[frame, radial] of all chunks, uncertainties and the radial axis.

@@ -8,8 +8,10 @@ doc: |
   by pyFAI from its d-spacings and the wavelength in the file), and the per-frame total intensity.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -29,6 +31,7 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   reduced:
+    format: edam:format_3590  # NeXus (HDF5): a PNG or TIFF here is refused before the tool runs
     type: File
     label: Reduced pattern
     doc: NeXus file written by powder-reduce.
@@ -45,6 +48,7 @@ inputs:
     doc: Name of the PNG written.
 outputs:
   plot:
+    format: edam:format_3603
     type: File
     label: Pattern plot (PNG)
     doc: The mean pattern with expected reflections, and per-frame totals.

@@ -9,8 +9,10 @@ doc: |
   damage). Output NeXus: `/entry/mean` (default plot), `/entry/sum`, `/entry/frame_total`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -30,6 +32,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   integrated:
+    format: edam:format_3590  # NeXus (HDF5): a PNG or TIFF here is refused before the tool runs
     type: File
     label: Integrated patterns
     doc: NeXus file written by pyfai-integrate1d.
@@ -41,6 +44,7 @@ inputs:
     doc: Name of the NeXus file written.
 outputs:
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced pattern (NeXus)
     doc: Mean and summed pattern, per-frame totals.

@@ -11,8 +11,10 @@ doc: |
   (NXprocess) records pyFAI's version, method and geometry.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -106,6 +108,7 @@ inputs:
     doc: Name of the NeXus file written.
 outputs:
   integrated:
+    format: edam:format_3590
     type: File
     label: Integrated patterns (NeXus)
     doc: NXentry/NXdata with I[frame, radial], its uncertainties and the radial axis with units.

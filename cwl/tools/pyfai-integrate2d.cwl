@@ -10,8 +10,10 @@ doc: |
   [frame, chi, radial], axes `frame_index`, `chi` (deg) and the radial axis, plus `I_errors`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -107,6 +109,7 @@ inputs:
     doc: Name of the NeXus file written.
 outputs:
   integrated:
+    format: edam:format_3590
     type: File
     label: Cakes (NeXus)
     doc: NXentry/NXdata with I[frame, chi, radial] and its axes.

@@ -13,8 +13,10 @@ doc: |
   configuration used). Test data: `panosc-cwl xrf mock -o data/xrf` (PyMca's Steel.spe as a noisy map).
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -71,6 +73,7 @@ inputs:
     doc: Name of the HDF5 result written.
 outputs:
   result:
+    format: edam:format_3590
     type: File
     label: Fit result (HDF5)
     doc: Peak-group area maps and their uncertainties, with PyMca's configuration.

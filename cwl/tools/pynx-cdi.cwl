@@ -21,8 +21,10 @@ doc: |
   project's venv.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -121,11 +123,13 @@ inputs:
     doc: cuda on NVIDIA GPU nodes, opencl on other GPUs, cpu (numpy) where there is no GPU.
 outputs:
   reconstructions:
+    format: edam:format_2333  # CXI (HDF5) or NPZ, as output_format says
     type: File[]
     label: Reconstructions
     doc: The kept runs, LLK in the name (NAME-TIMESTAMP[_RunNNNN]_LLK..._SupportThreshold....cxi/npz).
     outputBinding: {glob: "*_LLK*.$(inputs.output_format)"}
   log:
+    format: edam:format_2330
     type: stdout
     label: PyNX log
     doc: PyNX's console output (algorithm chain, LLK per cycle, timings).

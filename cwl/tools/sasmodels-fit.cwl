@@ -11,8 +11,10 @@ doc: |
   the fitted model curve (q, I, I_fit). Test data: `panosc-cwl sas simulate --par radius=60 ... -o curve.dat`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -79,11 +81,13 @@ inputs:
     doc: Name of the table with q, I and the fitted model I_fit.
 outputs:
   result:
+    format: edam:format_3464
     type: File
     label: Fit result (JSON)
     doc: Model, fitted parameters, 1σ uncertainties, fixed parameters, reduced χ².
     outputBinding: {glob: $(inputs.output_name)}
   fitted_curve:
+    format: edam:format_2330
     type: File
     label: Fitted curve
     doc: q, I and I_fit columns.

@@ -11,8 +11,10 @@ doc: |
   bad-pixel bits, mean signal) to check calibrations against.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -73,16 +75,19 @@ inputs:
     inputBinding: {prefix: --seed}
 outputs:
   darks:
+    format: edam:format_3590
     type: File[]
     label: Dark runs
     doc: One HDF5 file per module, in module order (darks_mMM.h5).
     outputBinding: {glob: "darks_m*.h5"}
   data:
+    format: edam:format_3590
     type: File[]
     label: Data runs
     doc: One HDF5 file per module, in module order (data_mMM.h5).
     outputBinding: {glob: "data_m*.h5"}
   truth:
+    format: edam:format_3590
     type: File[]
     label: Simulation truth
     doc: Pedestal, noise, bad-pixel bits and mean signal of each module (truth_mMM.h5).

@@ -10,8 +10,10 @@ doc: |
   (`/entry/data/data`), the PONI geometry, single frames as EDF and TIFF, and the simulation truth (JSON).
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -72,21 +74,25 @@ inputs:
     inputBinding: {prefix: --name}
 outputs:
   stack:
+    format: edam:format_3590
     type: File
     label: Frame stack (HDF5)
     doc: NeXus file with the frames in /entry/data/data.
     outputBinding: {glob: $(inputs.name).h5}
   poni:
+    format: edam:format_2330
     type: File
     label: Geometry (PONI)
     doc: The pyFAI geometry the frames were simulated with.
     outputBinding: {glob: $(inputs.name).poni}
   single_frames:
+    format: edam:format_2333
     type: File[]
     label: Single frames
     doc: The first frame as EDF and as TIFF.
     outputBinding: {glob: ["$(inputs.name)_*.edf", "$(inputs.name)_*.tif"]}
   truth:
+    format: edam:format_3464
     type: File
     label: Simulation truth
     doc: JSON with the parameters and the calibrant's 2θ reflections.

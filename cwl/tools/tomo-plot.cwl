@@ -8,8 +8,10 @@ doc: |
   the centre of rotation and Pearson correlation in the title, and the full score in score.json.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -36,11 +38,13 @@ hints:
         specs: ["https://pypi.org/project/matplotlib/"]
 inputs:
   volume:
+    format: edam:format_3590
     type: File
     label: Reconstructed volume
     doc: HDF5 from nabu-reconstruct.
     inputBinding: {position: 1}
   truth:
+    format: edam:format_3464
     type: File?
     label: Simulation truth
     doc: JSON from tomo-simulate (with the phantom .npy as secondary file); omit for real data.
@@ -53,11 +57,13 @@ inputs:
     doc: Name of the PNG written.
 outputs:
   plot:
+    format: edam:format_3603
     type: File
     label: Slice plot (PNG)
     doc: Middle slice, beside the phantom when the truth is given.
     outputBinding: {glob: $(inputs.output_name)}
   score:
+    format: edam:format_3464
     type: File?
     label: Score (JSON)
     doc: cor, true_cor, cor_error, pearson_r per slice, mean_mu_ratio; only with a truth.

@@ -10,8 +10,10 @@ doc: |
   `nxtomo` package (what nabu reads), with the phantom (.npy) and a truth JSON (true axis position).
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -75,11 +77,13 @@ inputs:
     inputBinding: {prefix: --name}
 outputs:
   nxtomo:
+    format: edam:format_3590
     type: File
     label: Scan (NXtomo)
     doc: Darks, flats and projections with image keys and rotation angles.
     outputBinding: {glob: $(inputs.name).nx}
   truth:
+    format: edam:format_3464
     type: File
     label: Simulation truth (JSON)
     doc: Parameters and the true rotation-axis position; the phantom file as a secondary file.

@@ -11,8 +11,10 @@ doc: |
   Run: `cwltool cwl/workflows/cdi.cwl jobs/cdi-2d.yml` or `panosc-cwl run cwl/workflows/cdi.cwl jobs/cdi-2d.yml`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -79,21 +81,25 @@ inputs:
     doc: Format of the reconstruction.
 outputs:
   data:
+    format: edam:format_3590
     type: File
     label: Simulated data (CXI)
     doc: Intensity and true object.
     outputSource: simulate/data
   reconstruction:
+    format: edam:format_2333  # CXI (HDF5) or NPZ, as output_format says
     type: File
     label: Best reconstruction
     doc: The complex object (CXI /entry_1/image_1/data or NPZ obj).
     outputSource: reconstruct/best
   plot:
+    format: edam:format_3603
     type: File
     label: Amplitude and phase (PNG)
     doc: Reconstruction aligned to the truth, beside the truth.
     outputSource: show/plot
   error:
+    format: edam:format_3464
     type: File?
     label: Error vs truth (JSON)
     doc: Normalised complex error after removing shift, twin and global phase.

@@ -10,8 +10,10 @@ doc: |
   constants against. Run: `cwltool cwl/workflows/detector-calibration-simulated.cwl
   jobs/detector-calibration-simulated.yml`.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -50,26 +52,31 @@ inputs:
     doc: Seed of the simulation.
 outputs:
   truth:
+    format: edam:format_3590
     type: File[]
     label: Simulation truth
     doc: True pedestal, noise, bad pixels and signal of each module.
     outputSource: simulate/truth
   constants:
+    format: edam:format_3590
     type: File[]
     label: Dark constants
     doc: NeXus constants of each module.
     outputSource: calibration/constants
   corrected:
+    format: edam:format_3590
     type: File[]
     label: Corrected data
     doc: Offset-corrected frames of each module.
     outputSource: calibration/corrected
   calibration_reports:
+    format: edam:format_2331
     type: File[]
     label: Dark-calibration reports
     doc: HTML report of each module's dark calibration.
     outputSource: calibration/calibration_reports
   correction_reports:
+    format: edam:format_2331
     type: File[]
     label: Correction reports
     doc: HTML report of each module's correction.

@@ -16,8 +16,10 @@ doc: |
   (or `toil-cwl-runner ...`, or `panosc-cwl run ...`).
   `detector-calibration-simulated.cwl` simulates the runs first.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -36,10 +38,12 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   darks:
+    format: edam:format_3590
     type: File[]
     label: Dark runs
     doc: One HDF5 file of dark frames per module (frames in `dataset`).
   data:
+    format: edam:format_3590
     type: File[]
     label: Data runs
     doc: One HDF5 file of data frames per module, same module order as `darks`.
@@ -65,21 +69,25 @@ inputs:
     doc: Pixels with noise above this multiple of the median noise are noisy.
 outputs:
   constants:
+    format: edam:format_3590
     type: File[]
     label: Dark constants
     doc: NeXus constants (offset, noise, bad pixels) of each module.
     outputSource: calibrate/constants
   corrected:
+    format: edam:format_3590
     type: File[]
     label: Corrected data
     doc: Offset-corrected frames of each module (float32 ADU, bad pixels NaN).
     outputSource: correct/corrected
   calibration_reports:
+    format: edam:format_2331
     type: File[]
     label: Dark-calibration reports
     doc: HTML report of each module's dark calibration (maps, histograms, bad-pixel counts).
     outputSource: calibrate/report
   correction_reports:
+    format: edam:format_2331
     type: File[]
     label: Correction reports
     doc: HTML report of each module's correction (raw and corrected mean frames).

@@ -21,8 +21,10 @@ doc: |
   (or `toil-cwl-runner ...`, or `panosc-cwl run ...`; jobs/euxfel-agipd-locator.yml names the run
   with a facility locator instead of a path).
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -107,56 +109,67 @@ inputs:
     doc: Unit of the radial axis.
 outputs:
   validation:
+    format: edam:format_2330
     type: File
     label: Validation report
     doc: Report of extra-data-validate.
     outputSource: validate/report
   cxi:
+    format: edam:format_3590
     type: File
     label: Virtual CXI file
     doc: All modules as one virtual array (open with HDF5_VDS_PREFIX set to the run folder).
     outputSource: virtual_cxi/cxi
   constants:
+    format: edam:format_3590
     type: File[]
     label: Dark constants
     doc: NeXus offset, noise and bad-pixel map of each module (darks_mMM-constants.nxs, module order).
     outputSource: calibration/constants
   calibration_reports:
+    format: edam:format_2331
     type: File[]
     label: Dark-calibration reports
     doc: HTML report of each module's dark-calibration notebook.
     outputSource: calibration/calibration_reports
   correction_reports:
+    format: edam:format_2331
     type: File[]
     label: Correction reports
     doc: HTML report of each module's correct notebook.
     outputSource: calibration/correction_reports
   corrected_modules:
+    format: edam:format_3590
     type: File[]
     label: Corrected modules
     doc: Offset-corrected frames of each module (data_mMM-corrected.h5), as the notebooks wrote them.
     outputSource: calibration/corrected
   assembled:
+    format: edam:format_3590
     type: File
     label: Assembled images
     doc: Corrected frames as 2D images, /entry/data/data [frame, y, x].
     outputSource: assemble/assembled
   poni:
+    format: edam:format_2330
     type: File
     label: PONI of assembled images
     doc: pyFAI geometry used for the integration.
     outputSource: export_geometry/poni
   crystfel_geometry:
+    format: edam:format_2330
     type: File
     label: CrystFEL geometry
     doc: CrystFEL .geom with clen and photon energy.
     outputSource: export_geometry/crystfel
   pyfai_detector:
+    format: edam:format_3590
     type: File
     label: pyFAI NXdetector
     doc: Pixel corners of every module pixel, for module-level pyFAI work.
     outputSource: export_geometry/pyfai_detector
   integrated:
+    format: edam:format_3590
     type: File
     label: Integrated patterns
     doc: NeXus file with I[frame, radial] from pyFAI.

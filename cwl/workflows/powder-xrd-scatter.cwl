@@ -12,8 +12,10 @@ doc: |
   Run: `panosc-cwl run cwl/workflows/powder-xrd-scatter.cwl jobs/powder-xrd-ceo2-scatter.yml
   --runner toil --batch-system slurm --profile generic`.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -73,16 +75,19 @@ inputs:
     doc: pyFAI calibrant whose reflections are marked on the plot (CeO2, LaB6, Si ...).
 outputs:
   integrated:
+    format: edam:format_3590
     type: File
     label: Integrated patterns
     doc: NeXus file with I[frame, radial] of all chunks, merged in frame order.
     outputSource: merge/integrated
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced pattern
     doc: NeXus file with the mean/sum pattern and per-frame totals.
     outputSource: reduce/reduced
   plot:
+    format: edam:format_3603
     type: File
     label: Pattern plot
     doc: PNG of the mean pattern with calibrant reflections.

@@ -12,8 +12,10 @@ doc: |
   or `toil-cwl-runner cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml`
   or `panosc-cwl run cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml`.
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -67,31 +69,37 @@ inputs:
     doc: pyFAI calibrant whose reflections are marked on the plot (CeO2, LaB6, Si ...).
 outputs:
   integrated:
+    format: edam:format_3590
     type: File
     label: Integrated patterns
     doc: NeXus file with I[frame, radial].
     outputSource: integrate/integrated
   reduced:
+    format: edam:format_3590
     type: File
     label: Reduced pattern
     doc: NeXus file with the mean/sum pattern and per-frame totals.
     outputSource: reduce/reduced
   plot:
+    format: edam:format_3603
     type: File
     label: Pattern plot
     doc: PNG of the mean pattern with calibrant reflections.
     outputSource: plot_pattern/plot
   report:
+    format: edam:format_2331
     type: File
     label: Report (HTML)
     doc: The powder-report notebook rendered as HTML - pattern, peaks found vs the calibrant's reflections.
     outputSource: make_report/report
   report_notebook:
+    format: edam:format_3464
     type: File
     label: Report notebook
     doc: The executed powder-report notebook (papermill).
     outputSource: make_report/executed_notebook
   peaks:
+    format: edam:format_3752
     type: File
     label: Peak table (CSV)
     doc: Expected and found position of every calibrant reflection in range (header only without a calibrant).

@@ -12,8 +12,10 @@ doc: |
   Run: `cwltool cwl/workflows/tomo.cwl jobs/tomo.yml`.
 
 $namespaces:
+  edam: http://edamontology.org/
   s: https://schema.org/
   cwltool: http://commonwl.org/cwltool#
+$schemas: [../edam-subset.owl]
 s:author:
   - s:name: panosc-cwl developers
 s:license: https://spdx.org/licenses/MIT
@@ -77,26 +79,31 @@ inputs:
     doc: Format of nabu's volume (the CPU path writes hdf5).
 outputs:
   nxtomo:
+    format: edam:format_3590
     type: File
     label: Simulated scan (NXtomo)
     doc: Darks, flats, projections.
     outputSource: simulate/nxtomo
   config:
+    format: edam:format_2330
     type: File
     label: nabu configuration
     doc: The .conf used.
     outputSource: configure/config
   volume:
+    format: edam:format_3590
     type: File
     label: Reconstructed volume
     doc: HDF5, 1/cm.
     outputSource: reconstruct/volume
   plot:
+    format: edam:format_3603
     type: File
     label: Slice plot
     doc: Middle slice beside the phantom.
     outputSource: show/plot
   score:
+    format: edam:format_3464
     type: File?
     label: Score (JSON)
     doc: Centre-of-rotation error and Pearson r per slice.

@@ -88,7 +88,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--runner", help="override the recorded runner (cwltool, toil)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_provenance)
-    p = prv.add_parser("to-rocrate", help="Workflow Run RO-Crate of a bundle (rocrate library)")
+    p = prv.add_parser("to-rocrate", help="Provenance Run Crate 0.5 of a bundle (rocrate library)")
     p.add_argument("bundle")
     p.add_argument("-o", "--output", help="crate folder or .zip (default BUNDLE-rocrate)")
     p.set_defaults(func=cmd_provenance)

@@ -1,0 +1,277 @@
+"""The community's own validators on our provenance, offline: roc-validator (RO-Crate 1.3 and
+Provenance Run Crate 0.5) on the crates of real cwltool and Toil runs of the powder and the
+calibration workflows, ``cwlprov validate`` on both runners' bundles, and cwltool's own EDAM
+format check refusing a wrongly wired file before the tool runs.
+
+Known roc-validator 0.13.0 bugs are excepted by name (panosc_cwl.crate_check.KNOWN_VALIDATOR_BUGS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from panosc_cwl import crate_check
+from panosc_cwl import provenance as pv
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+POWDER = ROOT / "cwl/workflows/powder-xrd.cwl"
+CALIBRATION = ROOT / "cwl/workflows/detector-calibration-simulated.cwl"
+EDAM = "http://edamontology.org/"
+
+
+def _cli(*args: str, cwd: Path | None = None, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    res = subprocess.run([str(BIN / "panosc-cwl"), *args], capture_output=True, text=True, env=ENV, cwd=cwd,
+                         timeout=timeout)
+    if check and res.returncode != 0:
+        raise AssertionError(f"panosc-cwl {' '.join(args)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    return res
+
+
+def _powder_job(folder: Path) -> Path:
+    from panosc_cwl.simulate import PowderSimulation, simulate_powder
+
+    sim = simulate_powder(folder / "data", PowderSimulation(n_frames=3, seed=4), edf_frames=0, tiff_frames=0)
+    job = folder / "job.yml"
+    job.write_text(f"frames: [{{class: File, path: {sim.stack}}}]\ndataset: {sim.dataset}\n"
+                   f"poni: {{class: File, path: {sim.poni}}}\nnpt: 300\ncalibrant: CeO2\n")
+    return job
+
+
+def _calibration_job(folder: Path) -> Path:
+    job = folder / "job.yml"  # jobs/detector-calibration-simulated.yml, smaller
+    job.write_text((ROOT / "jobs/detector-calibration-simulated.yml").read_text()
+                   .replace("modules: 4", "modules: 2").replace("[64, 64]", "[32, 32]").replace("n_darks: 50", "n_darks: 20"))
+    return job
+
+
+_RUNS: dict[tuple[str, str], dict] = {}
+
+
+def _run(which: str, runner: str, factory) -> dict:
+    """One real run (and its crate) per workflow and runner, shared by this module's tests."""
+    key = (which, runner)
+    if key not in _RUNS:
+        tmp = factory.mktemp(f"{which}-{runner}")
+        workflow, job = (POWDER, _powder_job(tmp)) if which == "powder" else (CALIBRATION, _calibration_job(tmp))
+        out = tmp / "out"
+        _cli("run", str(workflow), str(job), "--runner", runner, "--outdir", str(out), cwd=tmp)
+        crate = tmp / "crate"
+        _cli("provenance", "to-rocrate", str(out / "provenance"), "-o", str(crate))
+        _RUNS[key] = {"workflow": workflow, "bundle": out / "provenance", "crate": crate,
+                      "graph": json.loads((crate / "ro-crate-metadata.json").read_text())["@graph"]}
+    return _RUNS[key]
+
+
+RUNS = [pytest.param(w, r, marks=[pytest.mark.xdist_group(f"standards-{w}-{r}")] + ([pytest.mark.toil] if r == "toil" else []),
+                     id=f"{w}-{r}") for w in ("powder", "calibration") for r in ("cwltool", "toil")]
+
+
+def _types(e: dict) -> list[str]:
+    return e["@type"] if isinstance(e["@type"], list) else [e["@type"]]
+
+
+def _of(graph: list[dict], t: str) -> list[dict]:
+    return [e for e in graph if t in _types(e)]
+
+
+def _structure(workflow: Path) -> dict:
+    """Counts the crate must show, from the CWL sources: steps, parameters, connections."""
+    yaml = YAML(typ="safe", pure=True)
+    tools: dict[Path, dict] = {}
+    counts = {"steps": 0, "connections": 0}
+
+    def walk(path: Path) -> None:
+        doc = yaml.load(path.read_text())
+        counts["connections"] += sum(1 for o in doc["outputs"].values() if o.get("outputSource"))
+        for step in doc["steps"].values():
+            counts["steps"] += 1
+            for src in step["in"].values():
+                srcs = src if isinstance(src, (str, list)) else src.get("source", [])
+                counts["connections"] += len(srcs) if isinstance(srcs, list) else 1
+            run = (path.parent / step["run"]).resolve()
+            if run not in tools:
+                tools[run] = yaml.load(run.read_text())
+                if tools[run]["class"] == "Workflow":
+                    walk(run)
+
+    walk(workflow)
+    main = yaml.load(workflow.read_text())
+    params = len(main["inputs"]) + len(main["outputs"])
+    params += sum(len(t["inputs"]) + len(t["outputs"]) for t in tools.values())
+    return {**counts, "parameters": params, "tools": len(tools)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which,runner", RUNS)
+def test_crate_shape_follows_the_workflow(which, runner, tmp_path_factory):
+    run = _run(which, runner, tmp_path_factory)
+    g, want = run["graph"], _structure(run["workflow"])
+    rec = pv.load_run(run["bundle"])
+    assert len(_of(g, "HowToStep")) == want["steps"]
+    assert len(_of(g, "FormalParameter")) == want["parameters"]
+    assert len(_of(g, "ParameterConnection")) == want["connections"]
+    ids = {e["@id"]: e for e in g}
+    if runner == "cwltool":  # the workflow run + one per step run (Toil's count: test_runners_give_the_same_runs)
+        assert len(_of(g, "CreateAction")) == 1 + len(rec.steps)
+        # one ControlAction per step that ran (a scattered step's runs share it)
+        assert len(_of(g, "ControlAction")) == len({(s.name.rpartition("/")[0], re.sub(r"_\d+$", "", s.name.rpartition("/")[2]))
+                                                    for s in rec.steps})
+    for ctl in _of(g, "ControlAction"):  # each orchestrates runs of its step's own tool
+        step = ids[ctl["instrument"]["@id"]]
+        assert "HowToStep" in _types(step)
+        objs = ctl["object"] if isinstance(ctl["object"], list) else [ctl["object"]]
+        assert objs and all(ids[o["@id"]]["instrument"]["@id"] == step["workExample"]["@id"] for o in objs)
+    (organize,) = _of(g, "OrganizeAction")
+    engine = ids[organize["instrument"]["@id"]]
+    assert engine["name"].lower().startswith(runner) and engine["version"] and engine["url"].startswith("https://")
+    root = ids["./"]
+    assert root["description"] and root["license"]
+    for p in root["conformsTo"]:
+        if "wfrun" in p["@id"]:
+            assert "Profile" in _types(ids[p["@id"]])
+    # every tool run used and made real files: checksums and sizes match the bundle
+    for act in _of(g, "CreateAction"):
+        for ref in act.get("result", []):
+            f = ids[ref["@id"]]
+            if "File" in _types(f) and (run["crate"] / f["@id"]).is_file():
+                assert pv.sha1_file(run["crate"] / f["@id"]) == f["sha1"]
+                assert int(f["contentSize"]) == (run["crate"] / f["@id"]).stat().st_size
+                assert any(isinstance(x, dict) and x["@id"].startswith(EDAM) for x in f["encodingFormat"]), f
+
+
+@pytest.mark.slow
+@pytest.mark.toil
+@pytest.mark.parametrize("which", ["powder", "calibration"])
+def test_runners_give_the_same_runs(which, tmp_path_factory):
+    """cwltool and Toil crates of the same workflow and job: the same tool runs (CreateActions per tool),
+    Toil's sub-workflow jobs included (its PROV lists them under the top-level step)."""
+    from collections import Counter
+
+    def runs(graph: list[dict]) -> Counter:
+        return Counter(a["instrument"]["@id"] for a in _of(graph, "CreateAction"))
+
+    assert runs(_run(which, "cwltool", tmp_path_factory)["graph"]) == runs(_run(which, "toil", tmp_path_factory)["graph"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which,runner", RUNS)
+@pytest.mark.parametrize("profile", crate_check.PROFILES)
+def test_roc_validator_finds_no_required_failure(which, runner, profile, tmp_path_factory):
+    run = _run(which, runner, tmp_path_factory)
+    fails = crate_check.validate(run["crate"], profile)
+    real = [f.line() for f in fails if f.ident not in crate_check.KNOWN_VALIDATOR_BUGS]
+    assert real == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which,runner", [p for p in RUNS if p.values[0] == "powder"])
+def test_cwlprov_validate(which, runner, tmp_path_factory):
+    run = _run(which, runner, tmp_path_factory)
+    res = subprocess.run([str(BIN / "cwlprov"), "-d", str(run["bundle"]), "validate"], capture_output=True, text=True,
+                         env=ENV, timeout=300)
+    assert res.returncode == 0 and "Valid CWLProv RO" in res.stdout, res.stdout + res.stderr
+
+
+def test_validator_catches_a_broken_crate(tmp_path):
+    """The offline validator is live: a crate without its workflow's steps fails provenance-run-crate."""
+    from rocrate.rocrate import ROCrate
+
+    crate = ROCrate(gen_preview=False)
+    crate.root_dataset["name"] = "x"
+    crate.root_dataset["conformsTo"] = [{"@id": "https://w3id.org/ro/wfrun/provenance/0.5"}]
+    crate.write(tmp_path / "bad")
+    fails = crate_check.validate(tmp_path / "bad", "ro-crate-1.3")
+    assert any(f.ident.startswith("ro-crate") for f in fails)  # no description, no license
+
+
+# ------------------------------------------------------------------ EDAM formats: cwltool's own check
+def _cwltool(tool: Path, job: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "cwltool"), "--outdir", str(out), str(tool), str(job)], capture_output=True,
+                          text=True, env=ENV, timeout=300, cwd=job.parent)
+
+
+def test_png_given_where_nexus_belongs_is_refused_before_the_tool_runs(tmp_path):
+    png = tmp_path / "pattern.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    job = tmp_path / "job.yml"
+    job.write_text(f"reduced: {{class: File, path: {png}, format: {EDAM}format_3603}}\ncalibrant: CeO2\n")
+    res = _cwltool(ROOT / "cwl/tools/powder-plot.cwl", job, tmp_path / "out")
+    assert res.returncode != 0
+    assert "Expected value of 'reduced' to have format" in res.stderr and "incompatible format" in res.stderr
+    assert "panosc-cwl plot" not in res.stderr and not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_workflow_wiring_a_tiff_into_a_nexus_input_is_refused(tmp_path):
+    """A step whose output is TIFF feeds powder-reduce's NeXus input: refused before powder-reduce runs."""
+    wf = tmp_path / "wired.cwl"
+    wf.write_text(f"""cwlVersion: v1.2
+class: Workflow
+$namespaces: {{edam: "{EDAM}"}}
+$schemas: ["{ROOT / 'cwl/edam-subset.owl'}"]
+inputs: []
+outputs:
+  reduced: {{type: File, outputSource: reduce/reduced}}
+steps:
+  make_tiff:
+    run:
+      class: CommandLineTool
+      baseCommand: [touch, frame.tif]
+      inputs: []
+      outputs:
+        tiff: {{type: File, format: edam:format_3591, outputBinding: {{glob: frame.tif}}}}
+    in: {{}}
+    out: [tiff]
+  reduce:
+    run: {ROOT / 'cwl/tools/powder-reduce.cwl'}
+    in: {{integrated: make_tiff/tiff}}
+    out: [reduced]
+""")
+    job = tmp_path / "job.yml"
+    job.write_text("{}\n")
+    res = _cwltool(wf, job, tmp_path / "out")
+    assert res.returncode != 0
+    assert "Expected value of 'integrated' to have format" in res.stderr, res.stderr[-2000:]
+    assert "[job make_tiff] completed success" in res.stderr and "[job reduce] completed" not in res.stderr
+    assert not (tmp_path / "out" / "reduced.nxs").exists()
+
+
+def test_nexus_wired_right_passes_the_format_check(tmp_path, tmp_path_factory):
+    """The same check accepts HDF5 where HDF5 belongs (the example job's way of giving the format)."""
+    run = _run("powder", "cwltool", tmp_path_factory)
+    reduced = next(Path(a.basename) for a in pv.load_run(run["bundle"]).outputs if a.basename == "reduced.nxs")
+    src = run["crate"] / "data" / reduced
+    job = tmp_path / "job.yml"
+    job.write_text(f"reduced: {{class: File, path: {src}, format: {EDAM}format_3590}}\ncalibrant: CeO2\n")
+    res = _cwltool(ROOT / "cwl/tools/powder-plot.cwl", job, tmp_path / "out")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["plot"]["format"] == f"{EDAM}format_3603" and Path(out["plot"]["path"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preflight_names_a_missing_or_wrong_format(tmp_path):
+    """``panosc-cwl validate`` says what cwltool would refuse, one line per File, before anything runs."""
+    import h5py
+
+    with h5py.File(tmp_path / "reduced.nxs", "w") as h5:
+        h5.create_group("entry").attrs["NX_class"] = "NXentry"
+    for given, words in [("", "reduced: this input takes HDF5 (http://edamontology.org/format_3590): add format: "
+                                 "http://edamontology.org/format_3590 to the File"),
+                         (f", format: {EDAM}format_3603", "reduced: format PNG (http://edamontology.org/format_3603) "
+                                                          "given where HDF5 (http://edamontology.org/format_3590) is expected")]:
+        job = tmp_path / "job.yml"
+        job.write_text(f"reduced: {{class: File, path: reduced.nxs{given}}}\ncalibrant: CeO2\n")
+        res = _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False)
+        assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
+        assert sum(1 for line in res.stderr.splitlines() if "reduced" in line) == 1
+    job.write_text(f"reduced: {{class: File, path: reduced.nxs, format: {EDAM}format_3590}}\ncalibrant: CeO2\n")
+    assert _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False).returncode == 0
