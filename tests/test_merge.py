@@ -38,19 +38,19 @@ def test_chunks_carry_global_frame_numbers(stack):
     _, _, _, chunks = stack
     assert [list(_read(c, "frame_index")) for c in chunks] == [[0, 1, 2], [3, 4], [5, 6]]
     with h5py.File(chunks[2]) as h5:
-        params = json.loads(h5["entry/integration/parameters/data"][()])
+        params = json.loads(h5["entry/reduction/input/config"][()])
     assert params["frame_range"] == [5, 7]
 
 
 def test_merge_equals_unscattered_integration(stack, tmp_path):
     _, _, full, chunks = stack
     merged = merge_chunks(list(reversed(chunks)), tmp_path / "merged.nxs")  # any order: sorted by frame
-    for name in ("I", "I_errors", "frame_index", "two_theta"):
+    for name in ("I", "I_errors", "frame_index", "radial_axis"):
         assert np.array_equal(_read(merged, name), _read(full, name)), name
     with h5py.File(merged) as h5:
         assert h5["entry/integrated"].attrs["signal"] == "I"
         assert h5["entry/instrument/monochromator/wavelength"][()] == pytest.approx(1.0)
-        params = json.loads(h5["entry/integration/parameters/data"][()])
+        params = json.loads(h5["entry/reduction/input/config"][()])
     assert params["frame_range"] == [0, 7] and len(params["merged_chunks"]) == 3
 
 
