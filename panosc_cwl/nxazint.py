@@ -203,8 +203,7 @@ def write_stack(data, intensity: np.ndarray, sigma: np.ndarray | None, frame_ind
         err = data.create_dataset("I_errors", data=sigma, chunks=(1,) + sigma.shape[1:], maxshape=(None,) + sigma.shape[1:],
                                   **gz)
         set_attrs(err, long_name="estimated intensity error", units=ARBITRARY)
-        data.attrs["uncertainties"] = ["I_errors"]
-    elif "uncertainties" in data.attrs:
+    if "uncertainties" in data.attrs:  # I_errors is I's uncertainty by name (NXdata FIELDNAME_errors)
         del data.attrs["uncertainties"]
     _replace(data, "radial_axis", radial, long_name=long_name, units=axis_units)
     data.attrs["radial_axis_indices"] = len(axes) - 1

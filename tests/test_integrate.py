@@ -73,7 +73,8 @@ def test_nexus_output_is_plottable(calibrant_data, tmp_path):
         assert data["radial_axis"].attrs["units"] == "1/angstrom" and data["radial_axis"].attrs["long_name"] == "q"
         assert list(data["frame_index"][()]) == [0, 1, 2] and data.attrs["frame_index_indices"] == 0
         assert entry["definition"][()] == b"NXazint1d" and signal.attrs["units"] == "arbitrary units"
-        assert list(data.attrs["uncertainties"]) == ["I_errors"]
+        # NXazint1d/NXdata name the uncertainty by the field name I_errors (no `uncertainties` attribute)
+        assert data["I_errors"].shape == signal.shape and data["I_errors"].attrs["long_name"] == "estimated intensity error"
         assert np.all(data["I_errors"][()] >= 0)
         params = json.loads(entry["reduction/input/config"][()])
         assert params["unit"] == "q_A^-1" and "CSR" in params["method"]
