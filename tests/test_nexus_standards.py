@@ -187,3 +187,101 @@ def test_validator_catches_a_wrong_axes_attribute(outputs, tmp_path):
     with h5py.File(bad, "a") as h5:
         h5["entry/integrated"].attrs["axes"] = ["frame_index", "radial_axis"]
     assert any("integrated/@axes" in p for p in nexus_problems(bad)["entry"])
+
+
+# ---------------------------------------------------------------- tomography: NXtomoproc
+@pytest.fixture(scope="module")
+def reconstruction(tmp_path_factory) -> Path:
+    """A small Shepp-Logan scan reconstructed by ``panosc-cwl tomo reconstruct`` (nabu, CPU back-projection here)."""
+    out = tmp_path_factory.mktemp("tomo")
+    _cli("tomo", "simulate", "--size", "64", "--slices", "4", "--angles", "90", "-o", str(out))
+    _cli("tomo", "config", "--dataset", str(out / "tomo.nx"), "--cor-method", "centered", "--location", str(out),
+         "-o", str(out / "nabu.conf"))
+    _cli("tomo", "reconstruct", str(out / "nabu.conf"), "-o", str(out / "rec.h5"))
+    return out / "rec.h5"
+
+
+def test_tomo_reconstruction_validates_as_nxtomoproc(reconstruction):
+    from panosc_cwl.tomo import read_volume
+
+    assert nexus_problems(reconstruction) == {"entry0000": []}
+    with h5py.File(reconstruction) as h5:
+        entry = h5["entry0000"]
+        assert entry["definition"][()] == b"NXtomoproc" and entry.attrs["default"] == "data"
+        xyz = entry["data/data"][()]
+        assert entry["data/x"].shape == (xyz.shape[0],) and entry["data/z"].shape == (xyz.shape[2],)
+        assert entry["data/x"].attrs["units"] == "m" and entry["instrument/source/probe"][()] == b"x-ray"
+        assert entry["reconstruction/parameters/raw_file"][()] == b"tomo.nx"
+    # the NXtomoproc view is nabu's volume, transposed: [x, y, z] <- [z, y, x]
+    np.testing.assert_array_equal(xyz, np.transpose(read_volume(reconstruction), (2, 1, 0)))
+
+
+def test_validator_catches_a_missing_tomo_field(reconstruction, tmp_path):
+    bad = tmp_path / "bad.h5"
+    shutil.copyfile(reconstruction, bad)
+    with h5py.File(bad, "a") as h5:
+        del h5["entry0000/reconstruction/parameters/raw_file"]
+    assert any("raw_fileValidationProblem.MissingRequiredField" in p for p in nexus_problems(bad)["entry0000"])
+
+
+# ---------------------------------------------------------------- outputs no application definition fits
+BASE_CLASSES = {p.name.split(".")[0] for d in ("base_classes", "contributed_definitions")
+                for p in (NXDL.parent / d).glob("NX*.nxdl.xml")}
+
+
+def base_class_problems(path: Path) -> list[str]:
+    """What NeXus base-class readers trip over: unknown or missing NX_class, NXdata whose signal or axes don't fit.
+
+    For files no application definition applies to (pynxtools validates only against one).
+    """
+    problems: list[str] = []
+
+    def visit(name: str, obj) -> None:
+        if not isinstance(obj, h5py.Group):
+            return
+        nx_class = obj.attrs.get("NX_class")
+        nx_class = nx_class.decode() if isinstance(nx_class, bytes) else nx_class
+        if nx_class is None:
+            return  # plain HDF5 groups (e.g. nabu's configuration) are allowed, and not NeXus
+        if nx_class not in BASE_CLASSES:
+            problems.append(f"{name}: unknown NX_class {nx_class}")
+        if nx_class != "NXdata":
+            return
+        signal = obj.attrs.get("signal")
+        if signal is None or str(signal) not in obj:
+            problems.append(f"{name}: signal {signal!r} missing")
+            return
+        shape = obj[str(signal)].shape
+        axes = [a.decode() if isinstance(a, bytes) else str(a) for a in np.atleast_1d(obj.attrs.get("axes", []))]
+        if axes and len(axes) != len(shape):
+            problems.append(f"{name}: {len(axes)} axes for a {len(shape)}-d signal")
+        for dim, axis in enumerate(axes):
+            if axis == ".":
+                continue
+            if axis not in obj:
+                problems.append(f"{name}: axis {axis} missing")
+            elif obj[axis].shape[0] not in (shape[dim], shape[dim] + 1):
+                problems.append(f"{name}: axis {axis} has {obj[axis].shape[0]} values for {shape[dim]}")
+
+    with h5py.File(path, "r") as h5:
+        h5.visititems(visit)
+        for name, grp in h5.items():
+            if isinstance(grp, h5py.Group) and "definition" in grp:
+                problems.append(f"{name}: claims {grp['definition'][()]!r} but none applies")
+    return problems
+
+
+def test_outputs_without_a_definition_are_clean_base_classes(outputs, tmp_path):
+    """Reduced patterns, calibration constants, CDI (CXI) files: no application definition applies; base classes clean."""
+    from panosc_cwl.detector import compute_dark_constants, write_constants
+
+    rng = np.random.default_rng(0)
+    const = write_constants(compute_dark_constants(rng.normal(100, 3, (30, 16, 24))), tmp_path / "constants.nxs")
+    _cli("cdi", "simulate", "--shape", "32", "32", "-o", str(tmp_path / "obj.cxi"))
+    files = [outputs["reduced"], const, tmp_path / "obj.cxi"]
+    for path in files:
+        assert base_class_problems(path) == [], path
+    # and the check can fail: an NXdata whose axis does not fit its signal
+    with h5py.File(const, "a") as h5:
+        h5["entry/offset"].attrs["axes"] = ["y"]
+    assert "entry/offset: 1 axes for a 2-d signal" in base_class_problems(const)
