@@ -14,6 +14,7 @@ when it is there. For those paths we check the attribute ourselves against the d
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -272,13 +273,23 @@ def base_class_problems(path: Path) -> list[str]:
 
 
 def test_outputs_without_a_definition_are_clean_base_classes(outputs, tmp_path):
-    """Reduced patterns, calibration constants, CDI (CXI) files: no application definition applies; base classes clean."""
+    """Reduced patterns, calibration constants, CDI (CXI) and XRF files: no application definition applies
+    (NXcxi_ptycho is ptychography, NXfluo raw spectra); their base classes are clean."""
     from panosc_cwl.detector import compute_dark_constants, write_constants
 
     rng = np.random.default_rng(0)
     const = write_constants(compute_dark_constants(rng.normal(100, 3, (30, 16, 24))), tmp_path / "constants.nxs")
     _cli("cdi", "simulate", "--shape", "32", "32", "-o", str(tmp_path / "obj.cxi"))
-    files = [outputs["reduced"], const, tmp_path / "obj.cxi"]
+    (tmp_path / "cdi").mkdir()
+    _cli("cdi", "reconstruct-cohere", "--data", str(tmp_path / "obj.cxi"), "--nb-raar", "20", "--nb-hio", "20",
+         "--nb-er", "10", "--outdir", str(tmp_path / "cdi"))
+    files = [outputs["reduced"], const, tmp_path / "obj.cxi", *sorted((tmp_path / "cdi").glob("*.cxi"))]
+    assert len(files) == 4
+    if importlib.util.find_spec("PyMca5") is not None:  # XRF: our test map and PyMca's own fit result
+        _cli("xrf", "mock", "--rows", "3", "--cols", "3", "-o", str(tmp_path / "xrf"))
+        _cli("xrf", "fit-map", str(tmp_path / "xrf/steel-map.h5"), "--dataset", DS, "--config",
+             str(tmp_path / "xrf/steel-snip.cfg"), "-o", str(tmp_path / "xrf/fit.h5"))
+        files += [tmp_path / "xrf/steel-map.h5", tmp_path / "xrf/fit.h5"]
     for path in files:
         assert base_class_problems(path) == [], path
     # and the check can fail: an NXdata whose axis does not fit its signal
