@@ -296,3 +296,33 @@ def test_outputs_without_a_definition_are_clean_base_classes(outputs, tmp_path):
     with h5py.File(const, "a") as h5:
         h5["entry/offset"].attrs["axes"] = ["y"]
     assert "entry/offset: 1 axes for a 2-d signal" in base_class_problems(const)
+
+
+# ---------------------------------------------------------------- a whole workflow run, provenance chain included
+def test_powder_workflow_outputs_validate_with_their_provenance_chain(tmp_path):
+    """jobs/powder-xrd-ceo2.yml under ``panosc-cwl run``: the outputs carry the cwl_step_* NXprocess chain
+    and the integrated file still validates as NXazint1d (the chain uses only documented NXprocess/NXnote fields)."""
+    from ruamel.yaml import YAML
+
+    root = Path(__file__).resolve().parents[1]
+    sim = simulate_powder(tmp_path / "data", PowderSimulation(calibrant="CeO2", n_frames=2, seed=4), edf_frames=0,
+                          tiff_frames=0)
+    yaml = YAML(typ="safe")
+    doc = yaml.load((root / "jobs/powder-xrd-ceo2.yml").read_text())
+    doc.update(frames=[{"class": "File", "path": str(sim.stack)}], poni={"class": "File", "path": str(sim.poni)},
+               npt=500)
+    with open(tmp_path / "job.yml", "w") as fh:
+        yaml.dump(doc, fh)
+    bin_dir = Path(sys.executable).parent
+    env = {**__import__("os").environ, "PATH": f"{bin_dir}:{__import__('os').environ['PATH']}"}
+    proc = subprocess.run([str(bin_dir / "panosc-cwl"), "run", str(root / "cwl/workflows/powder-xrd.cwl"),
+                           str(tmp_path / "job.yml"), "--outdir", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    integrated = tmp_path / "out/integrated.nxs"
+    with h5py.File(integrated) as h5:
+        assert [n for n in h5["entry"] if n.startswith("cwl_step_")] == ["cwl_step_01_integrate"]
+        assert h5["entry/cwl_step_01_integrate/date"][()].decode().endswith(("+00:00", "Z")) or \
+            "+" in h5["entry/cwl_step_01_integrate/date"][()].decode()[19:]
+    assert nexus_problems(integrated) == {"entry": []}
+    assert base_class_problems(tmp_path / "out/reduced.nxs") == []
