@@ -229,7 +229,7 @@ def write_integrated(result: StackResult, output: str | Path, *, overwrite: bool
     """
     import h5py
 
-    facility = facility or Facility()
+    facility = facility or Facility.from_frames(result.sources)
     with atomic_path(output, overwrite=overwrite) as tmp:
         if result.azimuthal is None and result.settings.unit in PYFAI_WRITER_UNITS and result.first is not None:
             from pyFAI.io.nexus import save_NXazint1d
@@ -238,7 +238,7 @@ def write_integrated(result: StackResult, output: str | Path, *, overwrite: bool
             try:
                 save_NXazint1d(str(tmp), [result.first], mode="w", entry="entry", instrument=facility.instrument,
                                source_name=facility.source_name, source_type=facility.source_type,
-                               source_probe=facility.probe, sample="sample")
+                               source_probe=facility.probe, sample=facility.sample)
             finally:
                 h5py.get_config().track_order = track_order
         else:

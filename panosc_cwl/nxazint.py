@@ -40,12 +40,36 @@ NORM_LONG_NAME = "effective number of pixels contributing to the corresponding b
 
 @dataclass
 class Facility:
-    """What the definition asks about the instrument; the frames do not say it, the user may."""
+    """What the definition asks about the instrument and sample: from the frames' NeXus file, or the user."""
 
     instrument: str = "unknown"
     source_name: str = "unknown"
     source_type: str = "Synchrotron X-ray Source"
     probe: str = "x-ray"
+    sample: str = "sample"
+
+    @classmethod
+    def from_frames(cls, sources, **override) -> "Facility":
+        """Names found in the first NeXus frame file (``instrument/name``, ``instrument/source/*``,
+        ``sample/name``), then ``override`` (values that are not None) on top."""
+        import h5py
+
+        found: dict = {}
+        keys = {"instrument": "instrument/name", "source_name": "instrument/source/name",
+                "source_type": "instrument/source/type", "probe": "instrument/source/probe", "sample": "sample/name"}
+        for src in sources[:1]:
+            if src.dataset is None:
+                continue
+            try:
+                with h5py.File(src.path, "r") as h5:
+                    entry = h5[src.dataset.strip("/").split("/")[0]]
+                    for key, path in keys.items():
+                        if path in entry and isinstance(entry[path], h5py.Dataset):
+                            found[key] = _text(entry[path][()])
+            except (OSError, KeyError):
+                pass
+        found.update({k: v for k, v in override.items() if v is not None})
+        return cls(**found)
 
 
 @dataclass
@@ -86,10 +110,11 @@ def _replace(grp, name: str, data, **attrs):
 
 def write_skeleton(h5, result, facility: Facility) -> None:
     """The entry pyFAI's ``save_NXazint1d`` would write, for the cases that writer refuses."""
+    import h5py
     from pyFAI.io.nexus import get_isotime
 
     first = result.first
-    set_attrs(h5, NX_class="NXroot", file_time=get_isotime(), HDF5_Version=__import__("h5py").version.hdf5_version)
+    set_attrs(h5, NX_class="NXroot", file_time=get_isotime(), HDF5_Version=h5py.version.hdf5_version)
     entry = h5.create_group("entry")
     entry.attrs["NX_class"] = "NXentry"
     entry["program_name"] = "pyFAI"
@@ -112,7 +137,7 @@ def write_skeleton(h5, result, facility: Facility) -> None:
     data.attrs["NX_class"] = "NXdata"
     sample = entry.create_group("sample")
     sample.attrs["NX_class"] = "NXsample"
-    sample["name"] = "sample"
+    sample["name"] = facility.sample
 
 
 def complete_entry(h5, result, parameters: dict, facility: Facility) -> None:
@@ -143,6 +168,9 @@ def complete_entry(h5, result, parameters: dict, facility: Facility) -> None:
     src = inst["source"]
     for key, value in (("name", facility.source_name), ("type", facility.source_type), ("probe", facility.probe)):
         _replace(src, key, value)
+    sample = entry.require_group("sample")
+    sample.attrs["NX_class"] = "NXsample"
+    _replace(sample, "name", facility.sample)
     wavelength = float(result.integrator.wavelength)
     mono = inst["monochromator"]
     _replace(mono, "wavelength", wavelength * 1e10, units="angstrom")

@@ -107,7 +107,7 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     files = {name: out / f"{name}.nxs" for name in ("i1d_2th", "i1d_q", "i2d", "chunk0", "chunk1", "merged",
                                                     "reduced", "i1d_r")}
     _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "2th_deg", "--polarization", "0.99",
-         "-o", str(files["i1d_2th"]))
+         "--instrument", "ID22", "--source-name", "ESRF", "-o", str(files["i1d_2th"]))
     _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "q_nm^-1", "-o", str(files["i1d_q"]))
     _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "r_mm", "-o", str(files["i1d_r"]))
     _cli("integrate2d", "--frames", str(sim.edf[0]), *common, "--npt", "300", "--npt-azim", "36",
@@ -142,6 +142,15 @@ def test_pyfai_writer_is_used_where_it_applies(outputs):
         assert h5["entry/reduction/integrate"].attrs["NX_class"] == "NXcollection"
         assert h5["entry/reduction/integrate/compute_engine"][()]
         assert json.loads(h5["entry/reduction/poni/data"][()])["wavelength"] == pytest.approx(1e-10)
+
+
+def test_names_come_from_the_frames_or_the_command_line(outputs):
+    """NXazint wants instrument, source and sample names: the simulated stack's NeXus file names the sample
+    (CeO2), the command line the rest; nothing given stays 'unknown' rather than invented."""
+    with h5py.File(outputs["i1d_2th"]) as h5, h5py.File(outputs["i1d_q"]) as other:
+        assert h5["entry/sample/name"][()] == b"CeO2" and other["entry/sample/name"][()] == b"CeO2"
+        assert h5["entry/instrument/name"][()] == b"ID22" and h5["entry/instrument/source/name"][()] == b"ESRF"
+        assert other["entry/instrument/name"][()] == b"unknown"
 
 
 def test_same_numbers_as_before(outputs):
