@@ -17,9 +17,9 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import (
-    atomic_path, describe_frames, iter_frame_range, iter_frames, new_nexus_file, prefetched, now_iso, read_image, require_file,
-    set_attrs, write_nxdata,
+    atomic_path, describe_frames, iter_frame_range, iter_frames, prefetched, read_image, require_file, set_attrs,
 )
+from .nxazint import PYFAI_WRITER_UNITS, Facility, complete_entry, write_skeleton
 
 from .units import ERROR_MODELS, METHODS, UNITS  # noqa: E402  (light module, also used by the CLI)
 
@@ -108,6 +108,8 @@ class StackResult:
     integrator: object
     #: global index of the first frame (non-zero for a chunk integrated with ``frame_range``)
     first_frame: int = 0
+    #: pyFAI's result object of the first frame (its flags and pixel counts go into the NeXus file)
+    first: object | None = None
 
 
 def integrate_stack(
@@ -155,7 +157,7 @@ def integrate_stack(
         error_model=None if settings.error_model == "none" else settings.error_model,
         radial_range=settings.radial_range, **extra,
     )
-    intens = sigma = None
+    intens = sigma = first = None
     azim = radial = None
     method = ""
     frames_iter = iter_frames(sources) if frame_range is None else iter_frame_range(sources, start, start + n_total)
@@ -167,6 +169,7 @@ def integrate_stack(
         else:
             res = ai.integrate2d(frame, settings.npt, settings.npt_azim, **kwargs)
         if intens is None:
+            first = res
             radial = np.asarray(res.radial)
             azim = None if dims == 1 else np.asarray(res.azimuthal)
             intens = np.empty((n_total,) + np.shape(res.intensity), dtype=np.float64)
@@ -178,7 +181,7 @@ def integrate_stack(
             sigma[i] = res.sigma
         if progress:
             progress(i + 1, n_total)
-    return StackResult(radial, intens, sigma, azim, settings, method, sources, ai, first_frame=start)
+    return StackResult(radial, intens, sigma, azim, settings, method, sources, ai, first_frame=start, first=first)
 
 
 def parse_frame_range(text: str) -> tuple[int, int | None]:
@@ -200,55 +203,50 @@ def check_frame_range(frame_range: tuple[int, int | None], n_total: int) -> tupl
     return start, stop
 
 
-def write_integrated(result: StackResult, output: str | Path, *, overwrite: bool = False) -> Path:
-    """Write a :class:`StackResult` as NeXus: ``/entry/integrated`` (NXdata) plus the process record."""
-    import h5py
-    import pyFAI
-
-    axis_name, axis_units = UNITS[result.settings.unit]
+def integration_parameters(result: StackResult) -> dict:
+    """Every setting that decides the numbers, as JSON-able data (stored in ``reduction/input/config``)."""
     n = result.intensity.shape[0]
-    frame_index = np.arange(n) + result.first_frame
-    ai = result.integrator
+    return {
+        "poni": json.loads(json.dumps(result.integrator.get_config(), default=str)),
+        "npt": result.settings.npt,
+        "npt_azim": result.settings.npt_azim if result.azimuthal is not None else None,
+        "unit": result.settings.unit,
+        "polarization_factor": result.settings.polarization_factor,
+        "error_model": result.settings.error_model,
+        "method": result.method,
+        "inputs": [{"file": s.path.name, "dataset": s.dataset, "frames": s.n_frames} for s in result.sources],
+        "frame_range": [result.first_frame, result.first_frame + n],
+    }
+
+
+def write_integrated(result: StackResult, output: str | Path, *, overwrite: bool = False,
+                     facility: Facility | None = None) -> Path:
+    """Write a :class:`StackResult` as NeXus NXazint1d (1D) / NXazint2d (2D), atomically.
+
+    1D patterns in 2θ (deg) or q (1/Å) go through pyFAI's own writer (``save_NXazint1d``); the
+    other cases start from the same skeleton. :func:`panosc_cwl.nxazint.complete_entry` then
+    stores the whole stack (``/entry/integrated``), the uncertainties and the process record.
+    """
+    import h5py
+
+    facility = facility or Facility.from_frames(result.sources)
     with atomic_path(output, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w") as h5:
-            entry = new_nexus_file(h5, title="Azimuthal integration (pyFAI)")
-            entry.attrs["default"] = "integrated"
-            if result.azimuthal is None:
-                axes = [("frame_index", frame_index, ""), (axis_name, result.radial, axis_units)]
-                interp = "spectrum"
-            else:
-                axes = [("frame_index", frame_index, ""), ("chi", result.azimuthal, "deg"),
-                        (axis_name, result.radial, axis_units)]
-                interp = "image"
-            write_nxdata(entry, "integrated", "I", result.intensity, axes, errors=result.sigma,
-                         long_name="intensity", interpretation=interp)
-            inst = entry.create_group("instrument")
-            inst.attrs["NX_class"] = "NXinstrument"
-            mono = inst.create_group("monochromator")
-            mono.attrs["NX_class"] = "NXmonochromator"
-            mono.create_dataset("wavelength", data=ai.wavelength * 1e10).attrs["units"] = "angstrom"
-            det = inst.create_group("detector")
-            det.attrs["NX_class"] = "NXdetector"
-            det.create_dataset("description", data=str(ai.detector.name))
-            det.create_dataset("distance", data=ai.dist).attrs["units"] = "m"
-            proc = entry.create_group("integration")
-            set_attrs(proc, NX_class="NXprocess")
-            proc.create_dataset("program", data="pyFAI")
-            proc.create_dataset("version", data=pyFAI.version)
-            proc.create_dataset("date", data=now_iso())
-            note = proc.create_group("parameters")
-            note.attrs["NX_class"] = "NXnote"
-            note.create_dataset("type", data="application/json")
-            params = {
-                "poni": json.loads(json.dumps(ai.get_config(), default=str)),
-                "npt": result.settings.npt,
-                "npt_azim": result.settings.npt_azim if result.azimuthal is not None else None,
-                "unit": result.settings.unit,
-                "polarization_factor": result.settings.polarization_factor,
-                "error_model": result.settings.error_model,
-                "method": result.method,
-                "inputs": [{"file": s.path.name, "dataset": s.dataset, "frames": s.n_frames} for s in result.sources],
-                "frame_range": [result.first_frame, result.first_frame + n],
-            }
-            note.create_dataset("data", data=json.dumps(params, indent=1))
+        if result.azimuthal is None and result.settings.unit in PYFAI_WRITER_UNITS and result.first is not None:
+            from pyFAI.io.nexus import save_NXazint1d
+
+            track_order = h5py.get_config().track_order  # the writer switches it on for the whole process
+            try:
+                save_NXazint1d(str(tmp), [result.first], mode="w", entry="entry", instrument=facility.instrument,
+                               source_name=facility.source_name, source_type=facility.source_type,
+                               source_probe=facility.probe, sample=facility.sample)
+            finally:
+                h5py.get_config().track_order = track_order
+        else:
+            with h5py.File(tmp, "w") as h5:
+                write_skeleton(h5, result, facility)
+        with h5py.File(tmp, "a") as h5:
+            from . import __version__
+
+            set_attrs(h5, creator=f"panosc-cwl {__version__} (pyFAI NeXus writer)", file_name=Path(output).name)
+            complete_entry(h5, result, integration_parameters(result), facility)
     return Path(output)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .exceptions import InputError
 from .iorw import atomic_path, new_nexus_file, open_hdf5, set_attrs, write_nxdata
+from .nxazint import DATA as INTEGRATED, Integrated, read_integrated  # noqa: F401  (the one reader of integrated stacks)
 
 
 @dataclass
@@ -24,8 +25,19 @@ class Pattern:
 
 
 def read_pattern(path: str | Path, group: str | None = None) -> Pattern:
-    """Read the default NXdata (or ``group``) of a NeXus file written by our tools."""
+    """Read the default NXdata (or ``group``) of a NeXus file written by our tools.
+
+    Integrated stacks (NXazint1d/2d) are read by :func:`read_integrated`; the radial axis keeps
+    its physical name (``two_theta``, ``q``), so reduced files name their axis as before.
+    """
     p = Path(path)
+    with open_hdf5(p, "input") as h5:
+        entry = h5.get(h5.attrs.get("default", "entry"))
+        is_stack = (entry is not None and group in (None, INTEGRATED) and entry.attrs.get("default") == INTEGRATED
+                    and f"{INTEGRATED}/radial_axis" in entry)
+    if is_stack:
+        st = read_integrated(p)
+        return Pattern(st.radial, st.radial_name, st.radial_units, st.intensity, st.sigma, st.wavelength_m)
     with open_hdf5(p, "input") as h5:
         entry_name = h5.attrs.get("default", "entry")
         if entry_name not in h5:

@@ -329,7 +329,7 @@ def reconstruct_cpu(config: str | os.PathLike, output: str | os.PathLike, overwr
         rec["version"] = _nabu_version()
         rec["date"] = now_iso()
         res = rec.create_group("results")
-        res.attrs.update({"NX_class": "NXdata", "signal": "data", "interpretation": "image"})
+        res.attrs.update({"NX_class": "NXdata", "signal": "data"})
         dset = res.create_dataset("data", data=vol, compression="gzip")
         dset.attrs["units"] = "1/cm"
         conf = rec.create_group("configuration/nabu_config/reconstruction")
@@ -352,7 +352,9 @@ def reconstruct(config: str | os.PathLike, output: str | os.PathLike, backend: s
     if backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; choose {', '.join(BACKENDS)}", field="backend")
     if backend == "cpu" or (backend == "auto" and nabu_fbp_backend() is None):
-        return reconstruct_cpu(config, output, overwrite=overwrite)
+        res = reconstruct_cpu(config, output, overwrite=overwrite)
+        add_nxtomoproc(res.path, _dataset_of(config))
+        return res
     cfg = require_file(config, "config")
     check_can_write(output, overwrite)
     exe = Path(sys.executable).parent / "nabu"
@@ -369,8 +371,96 @@ def reconstruct(config: str | os.PathLike, output: str | os.PathLike, backend: s
     found = sorted(loc.glob(f"{prefix}*.hdf5")) + sorted(loc.glob(f"{prefix}*.h5"))
     if found and Path(found[0]).resolve() != Path(output).resolve():
         shutil.copyfile(found[0], output)
+    add_nxtomoproc(output, _dataset_of(cfg))
     return TomoResult(Path(output), "nabu", read_cor(output) if Path(output).exists() else float("nan"),
                       time.perf_counter() - t0)
+
+
+def _dataset_of(config: str | os.PathLike) -> Path | None:
+    """The NXtomo file a nabu config reconstructs (``[dataset] location``)."""
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(config)
+    loc = cp.get("dataset", "location", fallback="")
+    return Path(loc) if loc and Path(loc).is_file() else None
+
+
+def add_nxtomoproc(rec_path: str | os.PathLike, raw_path: str | os.PathLike | None) -> None:
+    """Make nabu's HDF5 output (or ours) also an NXtomoproc entry, atomically.
+
+    NXtomoproc (the NeXus definition for reconstructed volumes) wants ``definition``, ``title``,
+    the source and sample (copied from the NXtomo scan), ``reconstruction/parameters/raw_file``
+    and an NXdata ``data`` with ``data[x, y, z]`` and its axes. nabu stores the volume as
+    ``[z, y, x]`` in ``reconstruction/results``, which stays as it is for nabu's readers; the
+    NXtomoproc view is a transposed copy (so the file holds the volume twice).
+    """
+    import h5py
+
+    out = Path(rec_path)
+    if not out.is_file() or not h5py.is_hdf5(out):
+        return  # TIFF output: no HDF5 file to describe
+    with atomic_path(out, overwrite=True, copy_from=out) as tmp, h5py.File(tmp, "a") as h5:
+        entry_name = next((n for n, g in h5.items() if isinstance(g, h5py.Group) and "reconstruction/results/data" in g),
+                          None)
+        if entry_name is None:
+            return
+        entry = h5[entry_name]
+        for name in ("definition", "title", "data", "instrument", "sample"):
+            if name in entry:
+                del entry[name]
+        entry["definition"] = "NXtomoproc"
+        entry["title"] = f"Tomographic reconstruction of {Path(raw_path).name if raw_path else 'a scan'}"
+        inst = entry.create_group("instrument")
+        inst.attrs["NX_class"] = "NXinstrument"
+        sample = entry.create_group("sample")
+        sample.attrs["NX_class"] = "NXsample"
+        pixel_m = None
+        raw_entry = None
+        raw = h5py.File(raw_path, "r") if raw_path else None
+        try:
+            if raw is not None:
+                raw_entry = next((g for g in raw.values() if isinstance(g, h5py.Group)
+                                  and g.attrs.get("NX_class") in ("NXentry", b"NXentry")), None)
+            if raw_entry is not None and "instrument/source" in raw_entry:
+                raw.copy(raw_entry["instrument/source"], inst, "source")
+            else:
+                src = inst.create_group("source")
+                src.attrs["NX_class"] = "NXsource"
+                for key, value in (("name", "unknown"), ("type", "unknown"), ("probe", "x-ray")):
+                    src[key] = value
+            sample["name"] = (raw_entry["sample/name"][()] if raw_entry is not None and "sample/name" in raw_entry
+                              else "unknown")
+            if raw_entry is not None and "instrument/detector/x_pixel_size" in raw_entry:
+                px = raw_entry["instrument/detector/x_pixel_size"]
+                from pint import UnitRegistry
+
+                pixel_m = float(UnitRegistry().Quantity(float(px[()]), str(px.attrs.get("units", "m"))).to("m").magnitude)
+        finally:
+            if raw is not None:
+                raw.close()
+        rec = entry["reconstruction"]
+        if "parameters" in rec:
+            del rec["parameters"]
+        params = rec.create_group("parameters")
+        params.attrs["NX_class"] = "NXparameters"
+        params["raw_file"] = Path(raw_path).name if raw_path else "unknown"
+        results = rec["results"]
+        if "interpretation" in results.attrs:  # not an NXdata group attribute outside NXazint (punx/pynxtools)
+            del results.attrs["interpretation"]
+        vol = results["data"]
+        zyx = vol[()] if vol.ndim == 3 else vol[()][None]
+        data = entry.create_group("data")
+        data.attrs.update({"NX_class": "NXdata", "signal": "data", "axes": ["x", "y", "z"],
+                           "x_indices": 0, "y_indices": 1, "z_indices": 2})
+        ds = data.create_dataset("data", data=np.transpose(zyx, (2, 1, 0)), compression="gzip")
+        ds.attrs.update({"units": str(vol.attrs.get("units", "1/cm")), "long_name": "linear attenuation coefficient",
+                         "transform": "transpose of reconstruction/results/data [z, y, x]", "offset": "0",
+                         "scaling": "1"})
+        nz, ny, nx = zyx.shape
+        scale, unit = (pixel_m, "m") if pixel_m else (1.0, "pixel")
+        for name, n in (("x", nx), ("y", ny), ("z", nz)):
+            ax = data.create_dataset(name, data=(np.arange(n) - (n - 1) / 2) * scale)
+            ax.attrs["units"] = unit
+        entry.attrs["default"] = "data"
 
 
 def make_nabu_config(dataset: str | os.PathLike, output: str | os.PathLike, opts: NabuOptions,

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 
 from panosc_cwl import euxfel
 from panosc_cwl.exceptions import InputError
+from panosc_cwl.powder import read_integrated
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "cwl/workflows/euxfel-agipd.cwl"
@@ -53,9 +54,9 @@ def job(mock):
 
 def _check_outputs(outdir: Path, mock) -> list[float]:
     truth = mock["truth"]
-    with h5py.File(outdir / "integrated.nxs") as h5:
-        grp = h5["entry/integrated"]
-        intensity, two_theta = grp["I"][()], grp["two_theta"][()]
+    stack = read_integrated(outdir / "integrated.nxs")
+    assert stack.radial_name == "two_theta" and stack.radial_units == "deg"
+    intensity, two_theta = stack.intensity, stack.radial
     assert intensity.shape == (truth.signal_frames, 1000)
     found = euxfel.peak_positions(two_theta, intensity.mean(axis=0), truth.rings_deg)
     for want, got in zip(truth.rings_deg, found):

@@ -69,13 +69,16 @@ def test_nexus_output_is_plottable(calibrant_data, tmp_path):
         signal = data[data.attrs["signal"]]
         assert signal.shape == (3, 400)
         axes = list(data.attrs["axes"])
-        assert axes == [".", "q"] or axes == ["frame_index", "q"]
-        assert data["q"].attrs["units"] == "1/angstrom"
-        assert list(data.attrs["uncertainties"]) == ["I_errors"]
+        assert axes == [".", "radial_axis"]  # NXazint1d; the frame axis is frame_index (frame_index_indices = 0)
+        assert data["radial_axis"].attrs["units"] == "1/angstrom" and data["radial_axis"].attrs["long_name"] == "q"
+        assert list(data["frame_index"][()]) == [0, 1, 2] and data.attrs["frame_index_indices"] == 0
+        assert entry["definition"][()] == b"NXazint1d" and signal.attrs["units"] == "arbitrary units"
+        # NXazint1d/NXdata name the uncertainty by the field name I_errors (no `uncertainties` attribute)
+        assert data["I_errors"].shape == signal.shape and data["I_errors"].attrs["long_name"] == "estimated intensity error"
         assert np.all(data["I_errors"][()] >= 0)
-        params = json.loads(entry["integration/parameters/data"][()])
+        params = json.loads(entry["reduction/input/config"][()])
         assert params["unit"] == "q_A^-1" and "CSR" in params["method"]
-        assert entry["integration/version"][()].decode().startswith("20")
+        assert entry["reduction/version"][()].decode().startswith("20")
         np.testing.assert_allclose(signal[()], res.intensity)
 
 
@@ -86,8 +89,10 @@ def test_cake_shape_and_axes(calibrant_data, tmp_path):
     with h5py.File(out) as h5:
         data = h5["entry/integrated"]
         assert data["I"].shape == (1, 72, 300)
-        assert data["chi"].attrs["units"] == "deg"
-        assert list(data.attrs["axes"])[1:] == ["chi", "two_theta"]
+        assert data["azimuthal_axis"].attrs["units"] == "deg"
+        assert list(data.attrs["axes"])[1:] == ["azimuthal_axis", "radial_axis"]  # NXazint2d names
+        assert data["radial_axis"].attrs["long_name"] == "2theta" and data["radial_axis"].attrs["units"] == "deg"
+        assert h5["entry/definition"][()] == b"NXazint2d"
 
 
 def test_dark_flat_mask_polarization_change_the_result(calibrant_data, tmp_path):

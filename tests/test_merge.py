@@ -38,19 +38,19 @@ def test_chunks_carry_global_frame_numbers(stack):
     _, _, _, chunks = stack
     assert [list(_read(c, "frame_index")) for c in chunks] == [[0, 1, 2], [3, 4], [5, 6]]
     with h5py.File(chunks[2]) as h5:
-        params = json.loads(h5["entry/integration/parameters/data"][()])
+        params = json.loads(h5["entry/reduction/input/config"][()])
     assert params["frame_range"] == [5, 7]
 
 
 def test_merge_equals_unscattered_integration(stack, tmp_path):
     _, _, full, chunks = stack
     merged = merge_chunks(list(reversed(chunks)), tmp_path / "merged.nxs")  # any order: sorted by frame
-    for name in ("I", "I_errors", "frame_index", "two_theta"):
+    for name in ("I", "I_errors", "frame_index", "radial_axis"):
         assert np.array_equal(_read(merged, name), _read(full, name)), name
     with h5py.File(merged) as h5:
         assert h5["entry/integrated"].attrs["signal"] == "I"
         assert h5["entry/instrument/monochromator/wavelength"][()] == pytest.approx(1.0)
-        params = json.loads(h5["entry/integration/parameters/data"][()])
+        params = json.loads(h5["entry/reduction/input/config"][()])
     assert params["frame_range"] == [0, 7] and len(params["merged_chunks"]) == 3
 
 
@@ -87,3 +87,17 @@ def test_merge_cli(stack, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "merge", str(chunks[0]), "-o", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "exists" in proc.stderr
+
+
+def test_merge_of_cake_chunks_equals_unscattered_cake(stack, tmp_path):
+    """2D cakes (NXazint2d) merge the same way: azimuthal axis kept, frames concatenated."""
+    sim = stack[0]
+    settings = IntegrationSettings(npt=200, npt_azim=18)
+    full = write_integrated(integrate_stack([sim.stack], sim.poni, settings, dataset=DS, dims=2), tmp_path / "full.nxs")
+    chunks = [write_integrated(integrate_stack([sim.stack], sim.poni, settings, dataset=DS, dims=2, frame_range=r),
+                               tmp_path / f"c{r[0]}.nxs") for r in ((0, 4), (4, None))]
+    merged = merge_chunks(chunks, tmp_path / "merged.nxs")
+    for name in ("I", "I_errors", "frame_index", "radial_axis", "azimuthal_axis"):
+        assert np.array_equal(_read(merged, name), _read(full, name)), name
+    with h5py.File(merged) as h5:
+        assert h5["entry/definition"][()] == b"NXazint2d" and _read(merged, "I").shape == (7, 18, 200)

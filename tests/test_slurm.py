@@ -117,7 +117,7 @@ def slurm_powder(data, slurm_env, tmp_path_factory, slurm_jobs):
 # ---------------------------------------------------------------- tests
 def test_powder_on_slurm_equals_cwltool(slurm_powder, cwltool_out):
     out = slurm_powder["out"]
-    for name in ("entry/integrated/I", "entry/integrated/I_errors", "entry/integrated/two_theta"):
+    for name in ("entry/integrated/I", "entry/integrated/I_errors", "entry/integrated/radial_axis"):
         ref, got = _nxs(cwltool_out / "integrated.nxs", name), _nxs(out / "integrated.nxs", name)
         assert got.shape == ref.shape and np.allclose(got, ref, rtol=1e-12, atol=0), name
     assert _nxs(out / "integrated.nxs").shape[0] == N_FRAMES

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from panosc_cwl.integrate import IntegrationSettings, integrate_stack, write_integrated
-from panosc_cwl.powder import expected_positions, peak_offsets, read_pattern, reduce_stack, write_reduced
+from panosc_cwl.powder import (
+    expected_positions, peak_offsets, read_integrated, read_pattern, reduce_stack, write_reduced,
+)
 from panosc_cwl.simulate import PowderSimulation, simulate_powder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +79,9 @@ def test_integrate1d_job_peaks_in_q(layout, tmp_path):
 
 def test_integrate2d_job_rings_are_straight(layout, tmp_path):
     out = run_job(layout, "pyfai-integrate2d", "pyfai-integrate2d-ceo2.yml", tmp_path)
-    with h5py.File(out["integrated"]["path"]) as h5:
-        cake = h5["entry/integrated/I"][()]
-        tth = h5["entry/integrated/two_theta"][()]
+    stack = read_integrated(out["integrated"]["path"])
+    cake, tth = stack.intensity, stack.radial
+    assert stack.definition == "NXazint2d" and stack.radial_name == "two_theta" and stack.azimuthal.shape == (360,)
     assert cake.shape == (2, 360, 1000)
     np.testing.assert_allclose(cake[0], cake[1])  # the EDF and the TIFF hold the same frame
     first = expected_positions("CeO2", 1e-10, "2th_deg")[0]

@@ -5,9 +5,9 @@ id: powder-merge
 label: Merge integrated frame chunks into one stack
 doc: |
   Joins the NeXus files of a scattered integration (pyfai-integrate1d-chunk, one per frame
-  range) into one file, in frame order: `/entry/integrated` holds I[frame, radial] of all chunks
-  with their global `frame_index`, instrument and NXprocess come from the first chunk, and the
-  process parameters list the chunks merged. Chunks must share their bins and must not overlap.
+  range) into one file, in frame order (NXazint1d, like the chunks): `/entry/integrated` holds
+  I[frame, radial] of all chunks with their global `frame_index`, instrument and the `reduction`
+  NXprocess come from the first chunk, and `reduction/input/config` lists the chunks merged. Chunks must share their bins and must not overlap.
   The result equals what pyfai-integrate1d writes for the whole stack.
 
 $namespaces:

@@ -6,9 +6,11 @@ label: "pyFAI: azimuthal integration to 1D patterns"
 doc: |
   Integrates every frame of a powder-diffraction measurement into a 1D pattern I(2θ or q) with
   pyFAI (ESRF), in one process: the geometry look-up tables are built once for the whole stack.
-  Output: one NeXus file; `/entry/integrated` is an NXdata group (signal `I` [frame, radial],
-  axes, `I_errors` uncertainties) that silx and h5web plot directly, and `/entry/integration`
-  (NXprocess) records pyFAI's version, method and geometry.
+  Output: one NeXus file following the application definition NXazint1d (written by pyFAI's
+  `save_NXazint1d`; r in mm claims no definition): `/entry/integrated` is the NXdata group
+  (signal `I` [frame, radial], axes `.`, `radial_axis`, `frame_index`, `I_errors`, `norm`) that
+  silx and h5web plot directly, and `/entry/reduction` (NXprocess, NXparameters `input`) records
+  pyFAI's version, reference, method and geometry.
 
 $namespaces:
   edam: http://edamontology.org/

@@ -6,8 +6,9 @@ label: "pyFAI: 2D cake integration (radial x azimuthal)"
 doc: |
   Regroups every frame into a "cake" I(azimuth, 2θ or q) with pyFAI, all frames in one process.
   Useful to see texture, strain or a wrong geometry (rings that are not straight lines).
-  Output: one NeXus file; `/entry/integrated` is an NXdata group with signal `I`
-  [frame, chi, radial], axes `frame_index`, `chi` (deg) and the radial axis, plus `I_errors`.
+  Output: one NeXus file following NXazint2d: `/entry/integrated` is an NXdata group with signal
+  `I` [frame, azimuth, radial], axes `.`, `azimuthal_axis` (deg), `radial_axis`, plus
+  `frame_index`, `I_errors` and `norm`; `/entry/reduction` (NXprocess) records the settings.
 
 $namespaces:
   edam: http://edamontology.org/

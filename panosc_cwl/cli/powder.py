@@ -46,6 +46,12 @@ def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--frame-range", metavar="START:STOP",
                    help="integrate only frames START..STOP-1 of all inputs (0-based; one chunk of a scatter)")
+    nx = p.add_argument_group("NXazint metadata (default: from the frames' NeXus file, else 'unknown')")
+    nx.add_argument("--instrument", help="instrument (beamline) name")
+    nx.add_argument("--source-name", help="source (facility) name, e.g. ESRF")
+    nx.add_argument("--source-type", help="NXsource type, e.g. 'Synchrotron X-ray Source', 'Rotating Anode X-ray'")
+    nx.add_argument("--probe", help="x-ray, neutron or electron")
+    nx.add_argument("--sample", help="sample name")
 
 
 def _frame_range(args):
@@ -67,7 +73,11 @@ def cmd_integrate(args, dims: int) -> int:
     res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
                           dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))
-    out = write_integrated(res, args.output, overwrite=args.overwrite)
+    from ..nxazint import Facility
+
+    facility = Facility.from_frames(res.sources, instrument=args.instrument, source_name=args.source_name,
+                                    source_type=args.source_type, probe=args.probe, sample=args.sample)
+    out = write_integrated(res, args.output, overwrite=args.overwrite, facility=facility)
     print(out)
     return 0
 

@@ -2,14 +2,16 @@
 
 Under the output's ``NXentry`` we write ``cwl_step_01_<step>``, ``cwl_step_02_<step>``... for
 the steps that led to that file, in execution order. Each holds ``program``, ``version``,
-``date``, ``sequence_index``, ``description`` and ``NXnote`` children, each with its mime
-``type`` and ``data``:
+``date`` (with time zone), ``sequence_index`` (only fields NXprocess documents, so outputs still
+validate against their application definitions) and ``NXnote`` children, each with its mime
+``type``, ``description`` and ``data`` (bytes, as NXnote's NX_BINARY wants):
 
 - ``workflow`` (application/yaml): the packed workflow,
 - ``job`` (application/json): the inputs, with absolute locations and SHA-1 checksums,
 - ``prov`` (application/json): the run's W3C PROV-JSON document,
 - ``outputs`` (application/json): every workflow output with its checksums (for ``rerun``),
-- ``step`` (application/json): this step's times, tool versions, inputs and outputs.
+- ``step`` (application/json): this step's times, tool versions, inputs and outputs; its
+  ``description`` (starting with ``panosc-cwl provenance:``) marks the group as ours.
 
 The four run-wide notes are stored once and hard-linked into every step group, so a chain of
 steps costs the notes' size once. Writes go through :func:`panosc_cwl.iorw.atomic_path`
@@ -199,8 +201,20 @@ def _note(parent, name: str, mime: str, text: str, description: str):
     g.attrs["NX_class"] = "NXnote"
     g.create_dataset("type", data=mime)
     g.create_dataset("description", data=description)
-    g.create_dataset("data", data=text)
+    # NXnote/data is NX_BINARY: bytes (fixed-length), not a variable-length string (pynxtools checks)
+    g.create_dataset("data", data=np.bytes_(text.encode("utf-8")))
     return g
+
+
+def _aware(stamp: str) -> str:
+    """ISO 8601 with a time zone (NX_DATE_TIME); runners record naive local times."""
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    return (when if when.tzinfo else when.astimezone()).isoformat()
 
 
 def _bundle_texts(bundle: Path) -> dict[str, str]:
@@ -291,14 +305,13 @@ def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
                 for i, s in enumerate(steps, 1):
                     gname = f"{GROUP_PREFIX}{i:02d}_{s.name.replace('/', '.')}"
                     g = entry.create_group(gname)
+                    # only the fields NXprocess documents, so application definitions (NXazint1d...)
+                    # still validate; what this step was goes into the `step` NXnote's description
                     g.attrs["NX_class"] = "NXprocess"
-                    g.attrs["provenance_source"] = MARK
                     g.create_dataset("program", data=_program(packed, s.tool))
                     g.create_dataset("version", data=", ".join(f"{k} {v}" for k, v in sorted(s.software.items())))
-                    g.create_dataset("date", data=str(s.ended or s.started or rec.ended or ""))
+                    g.create_dataset("date", data=_aware(str(s.ended or s.started or rec.ended or "")))
                     g.create_dataset("sequence_index", data=np.int32(i))
-                    g.create_dataset("description", data=f"workflow step '{s.name}' of {rec.workflow}, "
-                                                         f"run {rec.run_id} by {rec.engine}")
                     if not shared:
                         shared["workflow"] = _note(g, "workflow", "application/yaml", texts["workflow"],
                                                    "the packed CWL workflow that was run")
@@ -321,7 +334,8 @@ def to_nexus(bundle: str | os.PathLike, files: list[str | os.PathLike],
                             "software": s.software, "slurm_job_ids": s.slurm_job_ids,
                             "batch_job_ids": s.batch_job_ids,
                             "inputs": [_art(a) for a in s.inputs], "outputs": [_art(a) for a in s.outputs]}
-                    _note(g, "step", "application/json", json.dumps(step, indent=1), "this step as it ran")
+                    _note(g, "step", "application/json", json.dumps(step, indent=1),
+                          f"{MARK}: workflow step '{s.name}' of {rec.workflow}, run {rec.run_id} by {rec.engine}")
                     names.append(gname)
         results.append(NexusExport(p, names, p.stat().st_size - before))
     return results
@@ -363,12 +377,16 @@ def read_nexus(path: str | os.PathLike) -> NexusProvenance:
         groups, notes = [], {}
         for name in sorted(n for n in entry if n.startswith(GROUP_PREFIX)):
             g = entry[name]
-            if g.attrs.get("provenance_source") != MARK or "sequence_index" not in g:
+            ours = g.attrs.get("provenance_source") == MARK or (  # files written before: the attribute
+                "step/description" in g and _text(g["step/description"]).startswith(MARK))
+            if not ours or "sequence_index" not in g:
                 continue
             info = {"group": g.name, "sequence_index": int(g["sequence_index"][()])}
             for key in ("program", "version", "date", "description"):
                 if key in g:
                     info[key] = _text(g[key])
+            if "description" not in info and "step/description" in g:
+                info["description"] = _text(g["step/description"]).removeprefix(f"{MARK}: ")
             if "step" in g:
                 info["step"] = json.loads(_text(g["step"]["data"]))
             for key in (*SHARED_NOTES, "run", "prov_subworkflows"):
