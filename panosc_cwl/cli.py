@@ -37,14 +37,19 @@ class Progress:
 
     def __init__(self, label: str, interval: float = 2.0):
         self.label, self.interval = label, interval
-        self.start = self.last = time.monotonic()
+        self.start = self.last = self.after_first = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if done == 1:  # the first frame pays for opening the files and building pyFAI's look-up tables
+            self.after_first = now
         if done == total or now - self.last >= self.interval:
             self.last = now
-            rate = done / max(now - self.start, 1e-9)
-            _err(f"{self.label}: {done}/{total} frames ({rate:.0f} frames/s)")
+            if done > 1 and now > self.after_first:
+                rate = (done - 1) / (now - self.after_first)
+            else:
+                rate = done / max(now - self.start, 1e-9)
+            _err(f"{self.label}: {done}/{total} frames ({rate:.3g} frames/s)")
 
 
 # ---------------------------------------------------------------- simulate
@@ -69,19 +74,23 @@ def cmd_simulate_powder(args) -> int:
 def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
     from .units import ERROR_MODELS, UNITS
 
-    p.add_argument("--frames", nargs="+", required=True, help="HDF5 stack(s) or EDF/TIFF frames")
-    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files, e.g. /entry/data/data")
-    p.add_argument("--poni", required=True, help="pyFAI PONI geometry file")
-    p.add_argument("--npt", type=int, default=1000, help="number of radial bins (default 1000)")
+    p.add_argument("--frames", nargs="+", required=True,
+                   help="HDF5 stack(s), NXmx master file, Bliss scan file (VDS), or EDF/TIFF frames")
+    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files (default: found from the "
+                   "NXmx /entry/data links, the NXdata signal or the Bliss detector)")
+    p.add_argument("--poni", help="pyFAI PONI geometry file (default: from --config, or an NXmx master's metadata)")
+    p.add_argument("--config", help="pyFAI-integrate JSON configuration (geometry, mask, dark, flat, method, "
+                   "unit, npt...); explicit options override it")
+    p.add_argument("--npt", type=int, help="number of radial bins (default 1000)")
     if two_d:
-        p.add_argument("--npt-azim", type=int, default=360, help="number of azimuthal bins (default 360)")
-    p.add_argument("--unit", default="2th_deg", help=f"radial unit: {', '.join(UNITS)}")
+        p.add_argument("--npt-azim", type=int, help="number of azimuthal bins (default 360)")
+    p.add_argument("--unit", help=f"radial unit: {', '.join(UNITS)} (default 2th_deg)")
     p.add_argument("--mask", help="mask image (non-zero = masked)")
     p.add_argument("--dark", help="dark-current image, subtracted")
     p.add_argument("--flat", help="flat-field image, divided")
     p.add_argument("--polarization", type=float, help="polarization factor in [-1, 1] (0.99 at synchrotrons)")
-    p.add_argument("--error-model", default="poisson", choices=ERROR_MODELS, help="uncertainty model")
-    p.add_argument("--method", default="csr", choices=["csr", "histogram", "full-csr", "opencl"],
+    p.add_argument("--error-model", choices=ERROR_MODELS, help="uncertainty model (default poisson)")
+    p.add_argument("--method", choices=["csr", "histogram", "full-csr", "opencl"],
                    help="pyFAI method: csr (default, bbox splitting), histogram, full-csr, opencl (GPU)")
     p.add_argument("-o", "--output", required=True, help="output NeXus file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -100,13 +109,25 @@ def cmd_integrate(args, dims: int) -> int:
     from .integrate import METHODS, IntegrationSettings, check_unit, integrate_stack, write_integrated
     from .iorw import check_can_write
 
-    check_unit(args.unit)
+    if args.unit is not None:
+        check_unit(args.unit)
     check_can_write(args.output, args.overwrite)
-    settings = IntegrationSettings(npt=args.npt, unit=args.unit, npt_azim=getattr(args, "npt_azim", 360),
-                                   polarization_factor=args.polarization, error_model=args.error_model,
-                                   method=METHODS[args.method])
-    res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
-                          dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
+    fields: dict = {}
+    geometry, mask, dark, flat = args.poni, args.mask, args.dark, args.flat
+    if args.config:  # pyFAI-integrate's JSON first, explicit options over it
+        from .pyfai_config import load_config
+
+        cfg = load_config(args.config)
+        fields.update(cfg.settings)
+        geometry = geometry or cfg.integrator
+        mask, dark, flat = mask or cfg.mask, dark or cfg.dark, flat or cfg.flat
+    explicit = {"npt": args.npt, "unit": args.unit, "npt_azim": getattr(args, "npt_azim", None),
+                "polarization_factor": args.polarization, "error_model": args.error_model,
+                "method": METHODS[args.method] if args.method else None}
+    fields.update({k: v for k, v in explicit.items() if v is not None})
+    settings = IntegrationSettings(**fields)
+    res = integrate_stack(args.frames, geometry, settings, dataset=args.dataset, mask=mask,
+                          dark=dark, flat=flat, dims=dims, frame_range=_frame_range(args),
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))
     out = write_integrated(res, args.output, overwrite=args.overwrite)
     print(out)
