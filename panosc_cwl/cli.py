@@ -45,6 +45,9 @@ class Progress:
             self.after_first = now
         if done == total or now - self.last >= self.interval:
             self.last = now
+            if done == 1 and total > 1:
+                _err(f"{self.label}: 1/{total} frames (first frame {now - self.start:.1f} s: opening, look-up tables)")
+                return
             if done > 1 and now > self.after_first:
                 rate = (done - 1) / (now - self.after_first)
             else:
@@ -521,6 +524,59 @@ def cmd_simulate_darks(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- simulate eiger / bliss / edf-series
+def cmd_simulate_facility(args) -> int:
+    from . import facility_formats as ff
+    from .simulate import PowderSimulation
+
+    sim = PowderSimulation(calibrant=args.calibrant, detector=args.detector or ff.DEFAULT_DETECTORS[args.kind],
+                           n_frames=args.frames, wavelength=args.wavelength * 1e-10, distance=args.distance * 1e-3,
+                           seed=args.seed, name=args.name or "")
+    if args.kind == "eiger":
+        res = ff.write_eiger(args.outdir, sim, n_files=args.files, compression=args.compression,
+                             dtype=args.dtype, overwrite=args.overwrite)
+    elif args.kind == "bliss":
+        res = ff.write_bliss(args.outdir, sim, n_chunks=args.files, compression=args.compression,
+                             dtype=args.dtype, overwrite=args.overwrite)
+    else:
+        res = ff.write_edf_series(args.outdir, sim, frames_per_file=args.frames_per_file, dtype=args.dtype,
+                                  overwrite=args.overwrite)
+    for f in res.files:
+        print(f"file:     {f}")
+    print(f"geometry: {res.poni}")
+    print(f"job:      {res.job}")
+    return 0
+
+
+def _add_facility_format_parsers(sim) -> None:
+    """``simulate eiger|bliss|edf-series``: powder frames in the files a beamline's software writes."""
+    helps = {"eiger": "DECTRIS Eiger NXmx series: NAME_master.h5 + external-linked NAME_data_00000N.h5",
+             "bliss": "ESRF Bliss scan: NAME_0001.h5 with a virtual dataset over LImA chunk files in scan0001/",
+             "edf-series": "LImA EDF series: multi-frame DET_000N.edf files"}
+    for kind, hlp in helps.items():
+        p = sim.add_parser(kind, help=hlp)
+        p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (default CeO2)")
+        p.add_argument("--detector", help="pyFAI detector name (default Eiger4M, Eiger1M, Pilatus1M)")
+        p.add_argument("--frames", type=int, default=3, help="number of frames (default 3)")
+        if kind == "edf-series":
+            p.add_argument("--frames-per-file", type=int, default=2, help="frames in each EDF file (default 2)")
+        else:
+            p.add_argument("--files", type=int, default=3 if kind == "eiger" else 4,
+                           help="data files (Eiger) or LImA chunk files (Bliss); default 3 / 4")
+            p.add_argument("--compression", default="bslz4" if kind == "eiger" else "gzip",
+                           choices=["bslz4", "lz4", "zstd", "blosc", "gzip", "none"],
+                           help="frame compression (hdf5plugin filters; Eiger default bslz4)")
+        p.add_argument("--dtype", default="uint32", choices=["uint16", "uint32"],
+                       help="stored pixel type; gaps and dead pixels hold its maximum")
+        p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
+        p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
+        p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
+        p.add_argument("--name", help="base name of the files (default: calibrant name)")
+        p.add_argument("-o", "--outdir", default=".", help="output folder")
+        p.add_argument("--overwrite", action="store_true", help="replace existing files")
+        p.set_defaults(func=cmd_simulate_facility)
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description="Facility analysis codes as CWL tools and workflows.")
@@ -559,6 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", default=".", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_simulate_darks)
+
+    _add_facility_format_parsers(sim)
 
     for dims in (1, 2):
         p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")

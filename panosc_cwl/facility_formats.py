@@ -18,7 +18,6 @@ file of the true geometry, and writes a CWL job entry listing the files the seri
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +29,8 @@ from .simulate import PowderSimulation, simulate_frames
 
 #: compressions of the frames, as hdf5plugin filters (bitshuffle-LZ4 is what DECTRIS writes)
 COMPRESSIONS = ("bslz4", "lz4", "zstd", "blosc", "gzip", "none")
+#: detector of each layout when none is named (pyFAI names)
+DEFAULT_DETECTORS = {"eiger": "Eiger4M", "bliss": "Eiger1M", "edf-series": "Pilatus1M"}
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FacilityData:
     calibrant: str
     wavelength: float
     job_entry: dict = field(default_factory=dict)  # the CWL File object(s) of the `frames` input
+    job: Path | None = None  # a job for cwl/tools/pyfai-integrate1d.cwl using these files
 
 
 def _compression(name: str) -> dict:
@@ -212,8 +214,8 @@ def write_eiger(outdir: str | Path, sim: PowderSimulation | None = None, *, n_fi
         spec.create_dataset("software_version", data=b"panosc-cwl simulation of SIMPLON 1.8")
     _write_poni(ai, poni)
     job = cwl_file_object(master, out)
-    write_job(out / f"{name}_job.yml", [job], None)
-    return FacilityData(master, [master, *data_paths], frames, poni, sim.calibrant, sim.wavelength, job)
+    job_path = write_job(out / f"{name}_job.yml", [job], None)
+    return FacilityData(master, [master, *data_paths], frames, poni, sim.calibrant, sim.wavelength, job, job_path)
 
 
 # ------------------------------------------------------------------ ESRF Bliss scan (VDS over LImA files)
@@ -280,8 +282,8 @@ def write_bliss(outdir: str | Path, sim: PowderSimulation | None = None, *, n_ch
         sample.create_dataset("name", data=sim.calibrant)
     _write_poni(ai, poni)
     job = cwl_file_object(scan, out)
-    write_job(out / f"{name}_job.yml", [job], poni)
-    return FacilityData(scan, [scan, *chunks], frames, poni, sim.calibrant, sim.wavelength, job)
+    job_path = write_job(out / f"{name}_job.yml", [job], poni)
+    return FacilityData(scan, [scan, *chunks], frames, poni, sim.calibrant, sim.wavelength, job, job_path)
 
 
 # ------------------------------------------------------------------ LImA EDF series
@@ -313,12 +315,5 @@ def write_edf_series(outdir: str | Path, sim: PowderSimulation | None = None, *,
             img.write(str(tmp))
     _write_poni(ai, poni)
     jobs = [{"class": "File", "path": p.name} for p in paths]
-    write_job(out / f"{detector_name}_job.yml", jobs, poni)
-    return FacilityData(paths[0], paths, frames, poni, sim.calibrant, sim.wavelength, {"frames": jobs})
-
-
-def write_truth(data: FacilityData, path: Path) -> None:
-    """Simulation facts beside the data (calibrant, wavelength) for checks."""
-    with atomic_path(path, overwrite=True) as tmp:
-        tmp.write_text(json.dumps({"calibrant": data.calibrant, "wavelength_m": data.wavelength,
-                                   "n_frames": int(len(data.frames)), "files": [p.name for p in data.files]}, indent=1))
+    job_path = write_job(out / f"{detector_name}_job.yml", jobs, poni)
+    return FacilityData(paths[0], paths, frames, poni, sim.calibrant, sim.wavelength, {"frames": jobs}, job_path)
