@@ -397,3 +397,30 @@ def test_cdi_cxi_with_external_link(tmp_path):
     proc = _cli("validate", str(ROOT / "cwl/tools/cohere-cdi.cwl"), str(job), cwd=tmp_path)
     assert proc.returncode == 2 and "data: external link /entry_1/instrument_1/detector_1/data of linked.cxi " \
                                    "points to frames.h5, which is not there" in proc.stderr
+
+
+# ---------------------------------------------------------------- the example jobs, as their comments say
+def test_example_jobs_run(tmp_path):
+    """jobs/pyfai-integrate1d-eiger.yml and -bliss-config.yml on data made by the commands in their headers."""
+    from panosc_cwl.pyfai_config import save_config
+
+    shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
+    for args in (["simulate", "eiger", "--frames", "3", "--files", "3", "-o", "data/eiger"],
+                 ["simulate", "bliss", "--frames", "8", "--files", "4", "--wavelength", "0.6", "-o", "data/bliss"]):
+        proc = _cli(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    bliss = tmp_path / "data/bliss/ceo2_0001"
+    save_config(bliss / "integrate.json", bliss / "ceo2_0001.poni", npt=1500, unit="q_nm^-1", polarization_factor=0.99)
+    results = {}
+    for name in ("pyfai-integrate1d-eiger.yml", "pyfai-integrate1d-bliss-config.yml"):
+        proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(tmp_path / "out"), str(TOOL1D),
+                               str(tmp_path / "jobs" / name)], capture_output=True, text=True, env=ENV, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        results[name] = read_pattern(json.loads(proc.stdout)["integrated"]["path"])
+    eiger = results["pyfai-integrate1d-eiger.yml"]
+    assert eiger.intensity.shape == (3, 2000)
+    assert_reflections(eiger.radial, eiger.intensity, "CeO2", 1e-10)  # geometry from the NXmx master alone
+    cfg = results["pyfai-integrate1d-bliss-config.yml"]
+    assert cfg.intensity.shape == (8, 1500) and cfg.radial_units == "1/nm"
+    positions, offsets = peak_offsets(cfg.radial, cfg.intensity.mean(axis=0), expected_positions("CeO2", 0.6e-10, "q_nm^-1"))
+    assert len(positions) >= 6 and np.abs(offsets).max() <= 2
