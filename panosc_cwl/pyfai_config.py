@@ -58,9 +58,11 @@ def _file(base: Path, value, key: str) -> Path | None:
         if len(value) != 1:
             raise InputError(f"{key}: averaging several files is not supported; give one image", field="config")
         value = value[0]
-    p = Path(str(value))
-    if not p.is_absolute() and not p.exists():
-        p = base / p.name if not (base / p).exists() else base / p
+    given = Path(str(value))
+    # pyFAI-integrate saves absolute paths of the machine it ran on; a runner stages the file beside
+    # the JSON (secondaryFiles): look there first, then where the name points
+    candidates = ([given] if given.is_absolute() else [base / given]) + [base / given.name, given]
+    p = next((c for c in candidates if c.is_file()), given)
     if not p.is_file():
         raise InputError(f"{key} '{value}' of the pyFAI configuration not found (looked beside {base.name or '.'}/); "
                          f"give it explicitly or stage it next to the JSON", field="config")

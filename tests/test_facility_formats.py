@@ -424,3 +424,30 @@ def test_example_jobs_run(tmp_path):
     assert cfg.intensity.shape == (8, 1500) and cfg.radial_units == "1/nm"
     positions, offsets = peak_offsets(cfg.radial, cfg.intensity.mean(axis=0), expected_positions("CeO2", 0.6e-10, "q_nm^-1"))
     assert len(positions) >= 6 and np.abs(offsets).max() <= 2
+
+
+def test_tomo_nxtomo_with_external_link(tmp_path):
+    """nabu reads an NXtomo whose projections are an external link (same volume as the plain file); a missing
+    linked file is one line from `validate` and from the config step, before nabu runs."""
+    from panosc_cwl.exceptions import InputError
+    from panosc_cwl.tomo import NabuOptions, TomoSimulation, make_nabu_config, read_volume, reconstruct, simulate_tomo
+
+    files = simulate_tomo(tmp_path / "plain", TomoSimulation(size=64, n_slices=2, n_angles=90, seed=1))
+    linked = tmp_path / "linked.nx"
+    shutil.copy(files.nx, linked)
+    with h5py.File(linked, "a") as h5, h5py.File(tmp_path / "linked_data.h5", "w") as ext:
+        ext["data"] = h5["entry/instrument/detector/data"][()]
+        del h5["entry/instrument/detector/data"]
+        h5["entry/instrument/detector/data"] = h5py.ExternalLink("linked_data.h5", "/data")
+    volumes = []
+    for nx, name in ((files.nx, "plain"), (linked, "linked")):
+        conf = make_nabu_config(nx, tmp_path / f"{name}.conf", NabuOptions(cor_method="centered"), location=str(tmp_path))
+        volumes.append(read_volume(reconstruct(conf, tmp_path / f"{name}_rec.h5", backend="cpu").path))
+    np.testing.assert_array_equal(volumes[0], volumes[1])
+    (tmp_path / "linked_data.h5").unlink()
+    with pytest.raises(InputError, match="points to linked_data.h5, which is not there"):
+        make_nabu_config(linked, tmp_path / "x.conf", NabuOptions())
+    (tmp_path / "job.yml").write_text("dataset: {class: File, path: linked.nx}\n")
+    proc = _cli("validate", str(ROOT / "cwl/tools/nabu-config.cwl"), "job.yml", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(
+        "dataset: external link /entry/instrument/detector/data of linked.nx points to linked_data.h5, which is not there")
