@@ -178,11 +178,11 @@ def frame_sources(path: Path, dataset: str | None) -> list:
     with h5:
         if dataset:
             names = [dataset]
-            link = h5.get(dataset, getlink=True) if _parent_exists(h5, dataset) else None
+            link = h5.get(dataset, getlink=True)  # None if absent; a dangling external link is still a link
             if isinstance(link, h5py.ExternalLink) and not _resolve(path, link.filename).is_file():
                 check_links(path, dataset)
             if dataset not in h5:
-                avail = ", ".join(_hdf5_datasets(h5)[:5]) or "none"
+                avail = ", ".join((find_frame_datasets(h5) or _hdf5_datasets(h5))[:5]) or "none"
                 raise InputError(f"'{dataset}' not found in {path.name} (datasets with frames: {avail})",
                                  field="dataset")
         else:
@@ -208,14 +208,6 @@ def frame_sources(path: Path, dataset: str | None) -> list:
                 raise InputError(f"'{name}' in {path.name} is not numeric ({ds.dtype})", field="dataset")
             sources.append(FrameSource(path, name, int(n), tuple(int(s) for s in shape)))
     return sources
-
-
-def _parent_exists(h5, name: str) -> bool:
-    parent = name.rsplit("/", 1)[0] or "/"
-    try:
-        return parent in h5 or parent == "/"
-    except Exception:
-        return False
 
 
 # ------------------------------------------------------------------ flagged pixels

@@ -565,6 +565,8 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
             if target and isinstance(value, str):
                 dataset_for[target] = (name, value)
     shapes: dict[tuple, list[str]] = {}
+    job_dirs = [p for files in chk.files.values() for p, _, f in files
+                if ".secondaryFiles[" not in f and p.is_dir()]  # e.g. a EuXFEL run folder (the VDS prefix)
     for top, files in chk.files.items():
         for path, pos, fld in files:
             if ".secondaryFiles[" in fld or not path.is_file() or not is_hdf5(path):
@@ -576,7 +578,8 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
             except OSError:
                 chk.add(pos, fld, f"{path.name} is not a readable HDF5 file (corrupt or truncated?)")
                 continue
-            if not _check_links(chk, path, pos, fld, [p for p, _, f in files if f.startswith(fld + ".secondaryFiles[")]):
+            if not _check_links(chk, path, pos, fld, [p for p, _, f in files if f.startswith(fld + ".secondaryFiles[")],
+                                job_dirs):
                 h5.close()
                 continue
             with h5:
@@ -612,11 +615,14 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
         chk.add(first, info.first_file_input or "frames", f"frames have different shapes ({desc})")
 
 
-def _check_links(chk: _Checker, path: Path, pos: tuple[int, int], fld: str, staged: list[Path]) -> bool:
+def _check_links(chk: _Checker, path: Path, pos: tuple[int, int], fld: str, staged: list[Path],
+                 job_dirs: Sequence[Path] = ()) -> bool:
     """Every external-link target and VDS source of ``path`` exists (error naming the file, False if not).
 
     A linked file that exists but is not among the File's ``secondaryFiles`` (or inside a listed
-    Directory) is a warning: runners that copy inputs would not stage it beside the file.
+    Directory) is a warning: runners that copy inputs would not stage it beside the file. A file
+    found by name in a Directory input of the job counts as there and carried (the tool opens the
+    file with that folder as its VDS/external-link prefix, as the EuXFEL tools do with ``run``).
     """
     from .frames import linked_files, missing_link_message
 
@@ -624,6 +630,7 @@ def _check_links(chk: _Checker, path: Path, pos: tuple[int, int], fld: str, stag
         links = linked_files(path)
     except OSError:
         return True  # unreadable: reported by the caller
+    links = [lf for lf in links if not any((d / lf.file.name).is_file() for d in job_dirs)]
     missing = [lf for lf in links if not lf.exists]
     if missing:  # one line per master file: it replaces "file not found" of the same secondary files
         names = {lf.file.name for lf in missing}
