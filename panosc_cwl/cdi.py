@@ -150,10 +150,14 @@ def read_intensity(path: str | os.PathLike, field: str = "data") -> np.ndarray:
     if p.suffix == ".npz":
         with np.load(p) as z:
             return z[z.files[0]].astype(np.float32)
+    from .frames import check_links, register_filters
+
+    register_filters()
     try:
         h5 = h5py.File(p, "r")
     except OSError:
         raise InputError(f"{p.name} is not an HDF5/CXI file", field=field) from None
+    check_links(p, field=field)  # CXI data as external links / VDS (PyNX, EuXFEL virtual CXI): all there?
     with h5:
         for name in ("entry_1/instrument_1/detector_1/data", "entry_1/image_1/data", "entry_1/data_1/data"):
             if name in h5 and not np.iscomplexobj(h5[name]):

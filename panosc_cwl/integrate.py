@@ -78,6 +78,7 @@ class IntegrationSettings:
     error_model: str = "poisson"
     method: tuple[str, str, str] = DEFAULT_METHOD
     radial_range: tuple[float, float] | None = None
+    azimuth_range: tuple[float, float] | None = None
 
     def check(self) -> None:
         check_unit(self.unit)
@@ -114,13 +115,13 @@ class StackResult:
 
 def integrate_stack(
     frames: Sequence[str | Path],
-    poni: str | Path,
+    poni: str | Path | None,
     settings: IntegrationSettings,
     *,
     dataset: str | None = None,
-    mask: str | Path | None = None,
-    dark: str | Path | None = None,
-    flat: str | Path | None = None,
+    mask: str | Path | np.ndarray | None = None,
+    dark: str | Path | np.ndarray | None = None,
+    flat: str | Path | np.ndarray | None = None,
     dims: int = 1,
     progress: Callable[[int, int], None] | None = None,
     frame_range: tuple[int, int | None] | None = None,
@@ -129,12 +130,21 @@ def integrate_stack(
     """Integrate every frame of ``frames`` (1D pattern or 2D cake) in this process.
 
     The geometry and pixel look-up tables are built once on the first frame; later frames reuse
-    them, so the per-frame cost is pyFAI's own integration cost.
+    them, so the per-frame cost is pyFAI's own integration cost. ``poni`` is a PONI file, an
+    AzimuthalIntegrator (e.g. from a pyFAI-integrate JSON), or None for an NXmx master file's own
+    geometry; an NXmx pixel mask is added to ``mask``.
     """
+    from .frames import nxmx_integrator, nxmx_pixel_mask
+
     settings.check()
-    ai = load_integrator(poni)
     sources = describe_frames(frames, dataset)
     shape = sources[0].shape
+    if poni is None:
+        if sources[0].dataset is None:
+            raise InputError("no geometry: give a PONI file (or an NXmx master file, which carries one)", field="poni")
+        ai = nxmx_integrator(sources[0].path, shape)
+    else:
+        ai = poni if hasattr(poni, "integrate1d") else load_integrator(poni)
     if ai.detector.shape is not None and tuple(ai.detector.shape) != tuple(shape):
         raise InputError(
             f"frames are {shape[0]}x{shape[1]} but the PONI detector ({ai.detector.name}) is "
@@ -142,10 +152,13 @@ def integrate_stack(
     extra: dict = {}
     for key, path in (("mask", mask), ("dark", dark), ("flat", flat)):
         if path is not None:
-            img = read_image(path, key)
+            img = np.asarray(path) if isinstance(path, np.ndarray) else read_image(path, key)
             if img.shape != tuple(shape):
                 raise InputError(f"{key} image is {img.shape}, frames are {tuple(shape)}", field=key)
             extra[key] = img
+    pixel_mask = nxmx_pixel_mask(sources[0].path) if sources[0].dataset is not None else None
+    if pixel_mask is not None and pixel_mask.shape == tuple(shape):
+        extra["mask"] = pixel_mask if "mask" not in extra else (pixel_mask | (extra["mask"] != 0))
     n_total = sum(s.n_frames for s in sources)
     start = 0
     if frame_range is not None:  # one chunk of a scattered run: frames [start, stop) of all inputs
@@ -156,6 +169,7 @@ def integrate_stack(
         polarization_factor=settings.polarization_factor,
         error_model=None if settings.error_model == "none" else settings.error_model,
         radial_range=settings.radial_range, **extra,
+        **({"azimuth_range": settings.azimuth_range} if settings.azimuth_range else {}),
     )
     intens = sigma = first = None
     azim = radial = None

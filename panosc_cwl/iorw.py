@@ -89,44 +89,19 @@ class FrameSource:
 def describe_frames(paths: Sequence[str | os.PathLike], dataset: str | None = None) -> list[FrameSource]:
     """Open every input once and check it holds 2D frames; errors name the file and dataset.
 
-    HDF5 files need ``dataset`` (the path of a 2D frame or a 3D stack inside the file);
-    other formats are read with fabio (EDF, TIFF, CBF... including multi-frame EDF).
+    In HDF5 files ``dataset`` is the path of a 2D frame or a 3D stack; without it the frames are
+    found as :func:`panosc_cwl.frames.find_frame_datasets` says (NXmx series, NXdata signal, Bliss
+    detector); other formats are read with fabio (EDF, TIFF, CBF... including multi-frame EDF).
     """
     if not paths:
         raise InputError("no input frames given", field="frames")
     sources = []
     for raw in paths:
         path = require_file(raw, "frames")
-        if is_hdf5(path):
-            import h5py
+        if is_hdf5(path):  # plain stacks, NXmx master files (external links), Bliss scans (VDS)
+            from .frames import frame_sources
 
-            if not dataset:
-                raise InputError(f"{path.name} is HDF5: give the dataset path of the frames", field="dataset")
-            try:
-                h5 = h5py.File(path, "r")
-            except OSError as exc:
-                raise InputError(f"cannot open {path} as HDF5 ({exc.__class__.__name__})", field="frames") from None
-            with h5:
-                if dataset not in h5:
-                    avail = ", ".join(_hdf5_datasets(h5)[:5]) or "none"
-                    raise InputError(
-                        f"'{dataset}' not found in {path.name} (datasets with frames: {avail})", field="dataset"
-                    )
-                ds = h5[dataset]
-                if not hasattr(ds, "shape"):
-                    raise InputError(f"'{dataset}' in {path.name} is a group, not a dataset", field="dataset")
-                if ds.ndim == 2:
-                    n, shape = 1, ds.shape
-                elif ds.ndim == 3:
-                    n, shape = ds.shape[0], ds.shape[1:]
-                else:
-                    raise InputError(
-                        f"'{dataset}' in {path.name} has shape {ds.shape}: expected frames (N, y, x) or (y, x)",
-                        field="dataset",
-                    )
-                if not np.issubdtype(ds.dtype, np.number):
-                    raise InputError(f"'{dataset}' in {path.name} is not numeric ({ds.dtype})", field="dataset")
-            sources.append(FrameSource(path, dataset, int(n), tuple(int(s) for s in shape)))
+            sources.extend(frame_sources(path, dataset))
         else:
             import fabio
 
@@ -158,19 +133,22 @@ def iter_frame_range(sources: Sequence[FrameSource], start: int, stop: int) -> I
         offset += src.n_frames
         if lo >= hi:
             continue
+        from .frames import flag_pixels, register_filters
+
         if src.dataset is not None:
             import h5py
 
+            register_filters()
             with h5py.File(src.path, "r") as h5:
                 ds = h5[src.dataset]
                 for i in range(lo, hi):
-                    yield ds[()] if ds.ndim == 2 else ds[i]
+                    yield flag_pixels(ds[()] if ds.ndim == 2 else ds[i])
         else:
             import fabio
 
             img = fabio.open(str(src.path))
             for i in range(lo, hi):
-                yield img.data if i == 0 else img.getframe(i).data
+                yield flag_pixels(img.data if i == 0 else img.getframe(i).data)
 
 
 def read_image(path: str | os.PathLike, field: str) -> np.ndarray:

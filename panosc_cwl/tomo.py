@@ -471,7 +471,10 @@ def make_nabu_config(dataset: str | os.PathLike, output: str | os.PathLike, opts
     import sys
     import tempfile
 
+    from .frames import check_links
+
     data = require_file(dataset, "dataset")
+    check_links(data, field="dataset")  # an NXtomo whose projections are external links / VDS: all there?
     opts.check()
     check_can_write(output, overwrite)
     exe = Path(sys.executable).parent / "nabu-config"

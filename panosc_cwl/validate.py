@@ -10,7 +10,9 @@ Checks beyond the CWL types:
 
 * every File/Directory (and secondary file) exists, is of the right kind and readable; relative
   paths are relative to the job file, as CWL says; file names cwltool's strict path check refuses;
-* HDF5 inputs open, and the dataset path given in the job exists there with frames of a plausible
+* HDF5 inputs open, every file they link to (external links, virtual-dataset sources) exists and
+  is carried as a ``secondaryFiles`` entry (else a warning), and the dataset path given in the job
+  (or, without one, the frames found in an NXmx/Bliss file) exists there with frames of a plausible
   shape (2D frame or 3D stack) and a numeric dtype. Convention: a string input named
   ``<file input>_dataset`` names the dataset inside that File input; a string input named just
   ``dataset`` belongs to the first File/File[] input of the process (``frames`` in our tools);
@@ -581,10 +583,12 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
             if target and isinstance(value, str):
                 dataset_for[target] = (name, value)
     shapes: dict[tuple, list[str]] = {}
+    job_dirs = [p for files in chk.files.values() for p, _, f in files
+                if ".secondaryFiles[" not in f and p.is_dir()]  # e.g. a EuXFEL run folder (the VDS prefix)
     for top, files in chk.files.items():
         for path, pos, fld in files:
-            if not path.is_file() or not is_hdf5(path):
-                continue
+            if ".secondaryFiles[" in fld or not path.is_file() or not is_hdf5(path):
+                continue  # files a master/scan file links to are checked through it
             import h5py
 
             try:
@@ -592,10 +596,17 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
             except OSError:
                 chk.add(pos, fld, f"{path.name} is not a readable HDF5 file (corrupt or truncated?)")
                 continue
+            if not _check_links(chk, path, pos, fld, [p for p, _, f in files if f.startswith(fld + ".secondaryFiles[")],
+                                job_dirs):
+                h5.close()
+                continue
             with h5:
                 if top not in dataset_for:
                     if top == info.first_file_input and "dataset" in info.inputs and "dataset" not in job:
-                        chk.add(pos, fld, f"{path.name} is HDF5: give 'dataset', the path of the frames inside it")
+                        from .frames import find_frame_datasets
+
+                        if not find_frame_datasets(h5):
+                            chk.add(pos, fld, f"{path.name} is HDF5: give 'dataset', the path of the frames inside it")
                     continue
                 dname, dpath = dataset_for[top]
                 dpos = _val_pos(job, dname, pos) if dname in job else pos
@@ -620,6 +631,41 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
         desc = "; ".join(f"{names[0]}: {shape}" for shape, names in shapes.items())
         first = next(iter(chk.files.get(info.first_file_input or "", [])), (None, (1, 1), ""))[1]
         chk.add(first, info.first_file_input or "frames", f"frames have different shapes ({desc})")
+
+
+def _check_links(chk: _Checker, path: Path, pos: tuple[int, int], fld: str, staged: list[Path],
+                 job_dirs: Sequence[Path] = ()) -> bool:
+    """Every external-link target and VDS source of ``path`` exists (error naming the file, False if not).
+
+    A linked file that exists but is not among the File's ``secondaryFiles`` (or inside a listed
+    Directory) is a warning: runners that copy inputs would not stage it beside the file. A file
+    found by name in a Directory input of the job counts as there and carried (the tool opens the
+    file with that folder as its VDS/external-link prefix, as the EuXFEL tools do with ``run``).
+    """
+    from .frames import linked_files, missing_link_message
+
+    try:
+        links = linked_files(path)
+    except OSError:
+        return True  # unreadable: reported by the caller
+    links = [lf for lf in links if not any((d / lf.file.name).is_file() for d in job_dirs)]
+    missing = [lf for lf in links if not lf.exists]
+    if missing:  # one line per master file: it replaces "file not found" of the same secondary files
+        names = {lf.file.name for lf in missing}
+        chk.issues = [i for i in chk.issues if not (i.field.startswith(fld + ".secondaryFiles[")
+                                                    and i.message.startswith("file not found")
+                                                    and Path(i.message.split(": ", 1)[-1]).name in names)]
+        chk.add(pos, fld, missing_link_message(path, missing))
+        return False
+    carried = {p.resolve() for p in staged}
+    loose = [lf for lf in links
+             if lf.file.resolve() not in carried and not any(d in lf.file.resolve().parents for d in carried)]
+    if loose:
+        more = f" and {len(loose) - 1} more" if len(loose) > 1 else ""
+        chk.add(pos, fld, f"{path.name} links to {loose[0].file.name}{more}, not listed in its secondaryFiles: "
+                          "runners that copy inputs (toil --symlinkImports False, containers) will not stage it",
+                "warning")
+    return True
 
 
 # ------------------------------------------------------------------ entry points

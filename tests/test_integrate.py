@@ -134,18 +134,32 @@ def test_dark_flat_mask_polarization_change_the_result(calibrant_data, tmp_path)
     "kwargs, field",
     [
         (dict(dataset="/entry/data/nope"), "dataset"),
-        (dict(dataset=None), "dataset"),
+        (dict(dataset=None, plain=True), "dataset"),  # no NeXus/NXmx/Bliss layout: frames cannot be found
         (dict(dataset=DS, poni="missing.poni"), "poni"),
         (dict(dataset=DS, settings=IntegrationSettings(unit="2theta")), "unit"),
         (dict(dataset=DS, settings=IntegrationSettings(npt=1)), "npt"),
         (dict(dataset=DS, settings=IntegrationSettings(polarization_factor=3)), "polarization_factor"),
     ],
 )
-def test_bad_inputs_name_the_field(calibrant_data, kwargs, field):
+def test_bad_inputs_name_the_field(calibrant_data, kwargs, field, tmp_path):
     _, sim = calibrant_data
     kwargs = dict(kwargs)
     poni = kwargs.pop("poni", sim.poni)
     settings = kwargs.pop("settings", IntegrationSettings(npt=100))
+    stack = sim.stack
+    if kwargs.pop("plain", False):
+        stack = tmp_path / "plain.h5"
+        with h5py.File(sim.stack) as src, h5py.File(stack, "w") as dst:
+            dst["frames"] = src[DS][()]
     with pytest.raises(InputError) as err:
-        integrate_stack([sim.stack], poni, settings, **kwargs)
+        integrate_stack([stack], poni, settings, **kwargs)
     assert err.value.field == field
+
+
+def test_nexus_stack_found_without_dataset(calibrant_data):
+    """A NeXus file's default NXdata signal is the frame stack: no dataset needed, same numbers."""
+    _, sim = calibrant_data
+    found = integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=300))
+    given = integrate_stack([sim.stack], sim.poni, IntegrationSettings(npt=300), dataset=DS)
+    assert [s.dataset for s in found.sources] == [DS]
+    np.testing.assert_array_equal(found.intensity, given.intensity)

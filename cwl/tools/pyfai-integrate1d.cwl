@@ -42,35 +42,49 @@ inputs:
     type: File[]
     label: Detector frames
     doc: |
-      HDF5/NeXus stack(s) of frames (give `dataset`), or single-frame EDF/TIFF/CBF files
-      (read with fabio). All frames are integrated in one process, in order.
+      HDF5/NeXus stack(s) of frames, an NXmx master file (Eiger/Jungfrau: all its
+      /entry/data/data_NNNNNN links, in order), a Bliss scan file (detector as a virtual dataset),
+      or EDF/TIFF/CBF files (an EDF series: every file, multi-frame EDF included; read with fabio).
+      All frames are integrated in one process, in order. The files a master/scan file links to
+      travel as the job's `secondaryFiles` of that File (data files as File, a LImA `scan0001/`
+      folder as Directory): CWL stages them beside it, so the links resolve also where inputs
+      are copied (toil-cwl-runner --symlinkImports False, containers). `panosc-cwl validate`
+      names a linked file that is missing.
     inputBinding: {prefix: --frames, position: 1}
   dataset:
     type: string?
     label: HDF5 dataset path
-    doc: Path of the frame stack inside HDF5 inputs, e.g. /entry/data/data (N x ny x nx or ny x nx).
+    doc: Path of the frame stack inside HDF5 inputs, e.g. /entry/data/data (N x ny x nx or ny x nx); default - found from the NXmx links, the NXdata signal or the Bliss detector.
     inputBinding: {prefix: --dataset, position: 2}
   poni:
-    type: File
+    type: File?
     label: Geometry (PONI)
-    doc: pyFAI PONI file with detector, distance, beam centre, tilts and wavelength.
+    doc: pyFAI PONI file with detector, distance, beam centre, tilts and wavelength; default - the `config`'s geometry, else an NXmx master file's own (distance, pixel size, beam centre, wavelength).
     inputBinding: {prefix: --poni, position: 3}
+  config:
+    type: File?
+    label: pyFAI-integrate configuration (JSON)
+    doc: |
+      The JSON pyFAI-integrate saves (WorkerConfig; geometry, detector, mask_file, dark_current,
+      flat_field, polarization, method, unit, nbpt_rad, nbpt_azim, azimuth range, error model),
+      read by pyFAI itself. The inputs given here override it. Mask/dark/flat files it names are
+      looked up beside the JSON: list them as its secondaryFiles, or give `mask`/`dark`/`flat`.
+    inputBinding: {prefix: --config, position: 12}
   npt:
-    type: int
-    default: 1000
+    type: int?
     label: Radial bins
-    doc: Number of bins of the radial axis (10 to 100000).
+    doc: Number of bins of the radial axis (10 to 100000; default 1000, or the config's nbpt_rad).
     s:minValue: 10
     s:maxValue: 100000
     inputBinding: {prefix: --npt, position: 4}
   unit:
     type:
-      type: enum
-      name: radial_unit
-      symbols: [2th_deg, q_nm^-1, q_A^-1, r_mm]
-    default: 2th_deg
+      - 'null'
+      - type: enum
+        name: radial_unit
+        symbols: [2th_deg, q_nm^-1, q_A^-1, r_mm]
     label: Radial unit
-    doc: 2th_deg (scattering angle, degrees), q_nm^-1 or q_A^-1 (momentum transfer), r_mm (radius on the detector).
+    doc: 2th_deg (scattering angle, degrees), q_nm^-1 or q_A^-1 (momentum transfer), r_mm (radius on the detector); default 2th_deg, or the config's unit.
     inputBinding: {prefix: --unit, position: 5}
   mask:
     type: File?
@@ -96,12 +110,12 @@ inputs:
     inputBinding: {prefix: --polarization, position: 9}
   error_model:
     type:
-      type: enum
-      name: error_model
-      symbols: [none, poisson, azimuthal]
-    default: poisson
+      - 'null'
+      - type: enum
+        name: error_model
+        symbols: [none, poisson, azimuthal]
     label: Error model
-    doc: How uncertainties are computed - poisson (variance = counts), azimuthal (spread in each ring), or none.
+    doc: How uncertainties are computed - poisson (variance = counts), azimuthal (spread in each ring), or none; default poisson, or the config's error model.
     inputBinding: {prefix: --error-model, position: 10}
   output_name:
     type: string

@@ -29,14 +29,22 @@ class Progress:
 
     def __init__(self, label: str, interval: float = 2.0):
         self.label, self.interval = label, interval
-        self.start = self.last = time.monotonic()
+        self.start = self.last = self.after_first = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
+        if done == 1:  # the first frame pays for opening the files and building pyFAI's look-up tables
+            self.after_first = now
         if done == total or now - self.last >= self.interval:
             self.last = now
-            rate = done / max(now - self.start, 1e-9)
-            _err(f"{self.label}: {done}/{total} frames ({rate:.0f} frames/s)")
+            if done == 1 and total > 1:
+                _err(f"{self.label}: 1/{total} frames (first frame {now - self.start:.1f} s: opening, look-up tables)")
+                return
+            if done > 1 and now > self.after_first:
+                rate = (done - 1) / (now - self.after_first)
+            else:
+                rate = done / max(now - self.start, 1e-9)
+            _err(f"{self.label}: {done}/{total} frames ({rate:.3g} frames/s)")
 
 
 

@@ -28,19 +28,23 @@ def cmd_simulate_powder(args) -> int:
 def _integration_args(p: argparse.ArgumentParser, two_d: bool) -> None:
     from ..units import ERROR_MODELS, UNITS
 
-    p.add_argument("--frames", nargs="+", required=True, help="HDF5 stack(s) or EDF/TIFF frames")
-    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files, e.g. /entry/data/data")
-    p.add_argument("--poni", required=True, help="pyFAI PONI geometry file")
-    p.add_argument("--npt", type=int, default=1000, help="number of radial bins (default 1000)")
+    p.add_argument("--frames", nargs="+", required=True,
+                   help="HDF5 stack(s), NXmx master file, Bliss scan file (VDS), or EDF/TIFF frames")
+    p.add_argument("--dataset", help="dataset path of the frames inside HDF5 files (default: found from the "
+                   "NXmx /entry/data links, the NXdata signal or the Bliss detector)")
+    p.add_argument("--poni", help="pyFAI PONI geometry file (default: from --config, or an NXmx master's metadata)")
+    p.add_argument("--config", help="pyFAI-integrate JSON configuration (geometry, mask, dark, flat, method, "
+                   "unit, npt...); explicit options override it")
+    p.add_argument("--npt", type=int, help="number of radial bins (default 1000)")
     if two_d:
-        p.add_argument("--npt-azim", type=int, default=360, help="number of azimuthal bins (default 360)")
-    p.add_argument("--unit", default="2th_deg", help=f"radial unit: {', '.join(UNITS)}")
+        p.add_argument("--npt-azim", type=int, help="number of azimuthal bins (default 360)")
+    p.add_argument("--unit", help=f"radial unit: {', '.join(UNITS)} (default 2th_deg)")
     p.add_argument("--mask", help="mask image (non-zero = masked)")
     p.add_argument("--dark", help="dark-current image, subtracted")
     p.add_argument("--flat", help="flat-field image, divided")
     p.add_argument("--polarization", type=float, help="polarization factor in [-1, 1] (0.99 at synchrotrons)")
-    p.add_argument("--error-model", default="poisson", choices=ERROR_MODELS, help="uncertainty model")
-    p.add_argument("--method", default="csr", choices=["csr", "histogram", "full-csr", "opencl"],
+    p.add_argument("--error-model", choices=ERROR_MODELS, help="uncertainty model (default poisson)")
+    p.add_argument("--method", choices=["csr", "histogram", "full-csr", "opencl"],
                    help="pyFAI method: csr (default, bbox splitting), histogram, full-csr, opencl (GPU)")
     p.add_argument("-o", "--output", required=True, help="output NeXus file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -65,13 +69,25 @@ def cmd_integrate(args, dims: int) -> int:
     from ..integrate import METHODS, IntegrationSettings, check_unit, integrate_stack, write_integrated
     from ..iorw import check_can_write
 
-    check_unit(args.unit)
+    if args.unit is not None:
+        check_unit(args.unit)
     check_can_write(args.output, args.overwrite)
-    settings = IntegrationSettings(npt=args.npt, unit=args.unit, npt_azim=getattr(args, "npt_azim", 360),
-                                   polarization_factor=args.polarization, error_model=args.error_model,
-                                   method=METHODS[args.method])
-    res = integrate_stack(args.frames, args.poni, settings, dataset=args.dataset, mask=args.mask,
-                          dark=args.dark, flat=args.flat, dims=dims, frame_range=_frame_range(args),
+    fields: dict = {}
+    geometry, mask, dark, flat = args.poni, args.mask, args.dark, args.flat
+    if args.config:  # pyFAI-integrate's JSON first, explicit options over it
+        from ..pyfai_config import load_config
+
+        cfg = load_config(args.config)
+        fields.update(cfg.settings)
+        geometry = geometry or cfg.integrator
+        mask, dark, flat = mask or cfg.mask, dark or cfg.dark, flat or cfg.flat
+    explicit = {"npt": args.npt, "unit": args.unit, "npt_azim": getattr(args, "npt_azim", None),
+                "polarization_factor": args.polarization, "error_model": args.error_model,
+                "method": METHODS[args.method] if args.method else None}
+    fields.update({k: v for k, v in explicit.items() if v is not None})
+    settings = IntegrationSettings(**fields)
+    res = integrate_stack(args.frames, geometry, settings, dataset=args.dataset, mask=mask,
+                          dark=dark, flat=flat, dims=dims, frame_range=_frame_range(args),
                           progress=None if args.quiet else Progress(f"integrate{dims}d"))
     from ..nxazint import Facility
 
@@ -130,6 +146,59 @@ def cmd_simulate_darks(args) -> int:
 
 
 
+# ---------------------------------------------------------------- simulate eiger / bliss / edf-series
+def cmd_simulate_facility(args) -> int:
+    from .. import facility_formats as ff
+    from ..simulate import PowderSimulation
+
+    sim = PowderSimulation(calibrant=args.calibrant, detector=args.detector or ff.DEFAULT_DETECTORS[args.kind],
+                           n_frames=args.frames, wavelength=args.wavelength * 1e-10, distance=args.distance * 1e-3,
+                           seed=args.seed, name=args.name or "")
+    if args.kind == "eiger":
+        res = ff.write_eiger(args.outdir, sim, n_files=args.files, compression=args.compression,
+                             dtype=args.dtype, overwrite=args.overwrite)
+    elif args.kind == "bliss":
+        res = ff.write_bliss(args.outdir, sim, n_chunks=args.files, compression=args.compression,
+                             dtype=args.dtype, overwrite=args.overwrite)
+    else:
+        res = ff.write_edf_series(args.outdir, sim, frames_per_file=args.frames_per_file, dtype=args.dtype,
+                                  overwrite=args.overwrite)
+    for f in res.files:
+        print(f"file:     {f}")
+    print(f"geometry: {res.poni}")
+    print(f"job:      {res.job}")
+    return 0
+
+
+def _add_facility_format_parsers(sim) -> None:
+    """``simulate eiger|bliss|edf-series``: powder frames in the files a beamline's software writes."""
+    helps = {"eiger": "DECTRIS Eiger NXmx series: NAME_master.h5 + external-linked NAME_data_00000N.h5",
+             "bliss": "ESRF Bliss scan: NAME_0001.h5 with a virtual dataset over LImA chunk files in scan0001/",
+             "edf-series": "LImA EDF series: multi-frame DET_000N.edf files"}
+    for kind, hlp in helps.items():
+        p = sim.add_parser(kind, help=hlp)
+        p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (default CeO2)")
+        p.add_argument("--detector", help="pyFAI detector name (default Eiger4M, Eiger1M, Pilatus1M)")
+        p.add_argument("--frames", type=int, default=3, help="number of frames (default 3)")
+        if kind == "edf-series":
+            p.add_argument("--frames-per-file", type=int, default=2, help="frames in each EDF file (default 2)")
+        else:
+            p.add_argument("--files", type=int, default=3 if kind == "eiger" else 4,
+                           help="data files (Eiger) or LImA chunk files (Bliss); default 3 / 4")
+            p.add_argument("--compression", default="bslz4" if kind == "eiger" else "gzip",
+                           choices=["bslz4", "lz4", "zstd", "blosc", "gzip", "none"],
+                           help="frame compression (hdf5plugin filters; Eiger default bslz4)")
+        p.add_argument("--dtype", default="uint32", choices=["uint16", "uint32"],
+                       help="stored pixel type; gaps and dead pixels hold its maximum")
+        p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
+        p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
+        p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
+        p.add_argument("--name", help="base name of the files (default: calibrant name)")
+        p.add_argument("-o", "--outdir", default=".", help="output folder")
+        p.add_argument("--overwrite", action="store_true", help="replace existing files")
+        p.set_defaults(func=cmd_simulate_facility)
+
+
 def add_parsers(sub) -> None:
     """simulate powder/darks, integrate1d/2d, reduce, plot."""
     sim = sub.add_parser("simulate", help="write simulated detector data").add_subparsers(
@@ -164,6 +233,8 @@ def add_parsers(sub) -> None:
     p.add_argument("-o", "--outdir", default=".", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_simulate_darks)
+
+    _add_facility_format_parsers(sim)
 
     for dims in (1, 2):
         p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")
