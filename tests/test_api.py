@@ -24,7 +24,7 @@ import pytest
 import panosc_cwl
 from panosc_cwl.api import Run, RunFailed, runs_dir
 from panosc_cwl.exceptions import PanoscError
-from panosc_cwl.powder import expected_positions, peak_offsets
+from panosc_cwl.powder import expected_positions, peak_offsets, read_integrated
 from panosc_cwl.simulate import PowderSimulation, simulate_powder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +51,10 @@ def small(tmp_path_factory):
 
 def _peaks_ok(path: Path) -> int:
     """Number of CeO2 reflections found where the calibrant puts them (asserts none is off)."""
-    with h5py.File(path) as h5:
-        radial, intensity = h5["entry/integrated/two_theta"][()], h5["entry/integrated/I"][()]
-        wavelength = h5["entry/instrument/monochromator/wavelength"][()] * 1e-10
-    positions, offsets = peak_offsets(radial, intensity.mean(axis=0), expected_positions("CeO2", wavelength, "2th_deg"))
+    st = read_integrated(path)
+    assert st.radial_name == "two_theta"
+    positions, offsets = peak_offsets(st.radial, st.intensity.mean(axis=0),
+                                      expected_positions("CeO2", st.wavelength_m, "2th_deg"))
     assert np.abs(offsets).max() <= 2, offsets
     return len(positions)
 

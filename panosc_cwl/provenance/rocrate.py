@@ -200,7 +200,7 @@ class _CrateBuilder:
                 deps.append(self.add(specs[0] if specs else f"#software-{pkg.package}", dep_props))
         if deps:
             tool["softwareRequirements"] = deps
-        from . import __version__
+        from .. import __version__
 
         tool["version"] = __version__  # the tool definitions ship with panosc-cwl
         tool["url"] = ident  # its definition: this part of packed.cwl, in the crate
