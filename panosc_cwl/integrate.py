@@ -227,6 +227,7 @@ def integration_parameters(result: StackResult) -> dict:
         "unit": result.settings.unit,
         "polarization_factor": result.settings.polarization_factor,
         "error_model": result.settings.error_model,
+        "azimuth_range": list(result.settings.azimuth_range) if result.settings.azimuth_range else None,
         "method": result.method,
         "inputs": [{"file": s.path.name, "dataset": s.dataset, "frames": s.n_frames} for s in result.sources],
         "frame_range": [result.first_frame, result.first_frame + n],
