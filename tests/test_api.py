@@ -140,15 +140,20 @@ def test_failures_are_one_line_errors(small, tmp_path):
                                                   "--restart needs --runner toil\n")
 
 
-# ------------------------------------------------------------------ attach to a CLI run
-def test_attach_follows_a_cli_run(small, tmp_path):
+def _cli_run(small, tmp_path: Path, out: Path) -> subprocess.Popen:
+    """``panosc-cwl run`` of the powder workflow on the small data set, in a process of its own."""
     job = tmp_path / "job.yml"
     job.write_text(f"frames: [{{class: File, path: {small.stack}}}]\ndataset: /entry/data/data\n"
                    f"poni: {{class: File, path: {small.poni}}}\nnpt: 400\ncalibrant: CeO2\n")
-    out = tmp_path / "cli-out"
-    proc = subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(POWDER), str(job), "--outdir", str(out),
+    return subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(POWDER), str(job), "--outdir", str(out),
                              "--no-provenance"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ))
+
+
+# ------------------------------------------------------------------ attach to a CLI run
+def test_attach_follows_a_cli_run(small, tmp_path):
+    out = tmp_path / "cli-out"
+    proc = _cli_run(small, tmp_path, out)
     run, end = None, time.monotonic() + 60
     while run is None and time.monotonic() < end:
         try:
@@ -240,13 +245,8 @@ def test_cancel_a_running_slurm_run(small, tmp_path, slurm_env, slurm_jobs, monk
 def test_cancel_from_another_process(small, tmp_path):
     """A notebook cancels a run the CLI started: the CLI's runner group stops, the CLI exits 130, nothing
     of the run's outputs is left, and both views say cancelled."""
-    job = tmp_path / "job.yml"
-    job.write_text(f"frames: [{{class: File, path: {small.stack}}}]\ndataset: /entry/data/data\n"
-                   f"poni: {{class: File, path: {small.poni}}}\nnpt: 400\ncalibrant: CeO2\n")
     out = tmp_path / "cli-out"
-    proc = subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(POWDER), str(job), "--outdir", str(out),
-                             "--no-provenance"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+    proc = _cli_run(small, tmp_path, out)
     run, end = None, time.monotonic() + 120
     while time.monotonic() < end and (run is None or not [s for s in run.steps if s.status == "running"]):
         try:
