@@ -424,6 +424,20 @@ def test_restart_log_counts_the_killed_runs_finished_steps_and_the_completed_att
     assert (jobs["reduce"].batch_ids, str(jobs["reduce"].started), str(jobs["reduce"].ended)) == \
         (["1"], "2026-12-03 10:05:00+00:00", "2026-12-03 10:05:04+00:00")
     assert jobs["plot_pattern"].batch_ids == ["2"] and len(jobs["reduce"].jobs) == 1
+    # killed right after integrate finished, before Toil's logging thread wrote "CWL step complete"
+    # (seen in a real run): the restart does not issue integrate again, so it counts, ended by the
+    # killed run's last logged time; reduce, issued again, counts from its completed attempt only
+    raced = steps_from_log("\n".join([
+        first.rstrip(),
+        _ISSUE.format(t="2026-12-03T10:00:00+0000", step="integrate", tool="pyfai-integrate1d", id=2),
+        _ISSUE.format(t="2026-12-03T10:00:10+0000", step="reduce", tool="powder-reduce", id=3),
+        "$ toil-cwl-runner --batchSystem single_machine --jobStore /js/a --outdir out --restart wf.cwl job.yml",
+        _ISSUE.format(t="2026-12-03T10:05:00+0000", step="reduce", tool="powder-reduce", id=1),
+        _DONE.format(t="2026-12-03T10:05:04+0000", step="reduce", tool="powder-reduce"),
+    ]), ["integrate", "reduce"])
+    assert (raced["integrate"].batch_ids, str(raced["integrate"].started), str(raced["integrate"].ended)) == \
+        (["2"], "2026-12-03 10:00:00+00:00", "2026-12-03 10:00:10+00:00")
+    assert (raced["reduce"].batch_ids, str(raced["reduce"].started)) == (["1"], "2026-12-03 10:05:00+00:00")
     # the first run alone (no restart after it) is just that run
     log.write_text(first + _ISSUE.format(t="2026-12-03T10:00:00+0000", step="integrate", tool="pyfai-integrate1d",
                                          id=2) + "\n")

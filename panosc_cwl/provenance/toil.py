@@ -47,6 +47,7 @@ from .model import declared_software, main_process, processes
 
 ISSUED = re.compile(r"^\[([^\]]+)\].*Issued job '\w+' (\S+) kind-\S+ v\d+ with job batch system ID: (\d+)")
 COMPLETE = re.compile(r"^\[([^\]]+)\].*CWL step complete: (\S+)")
+LOG_TIME = re.compile(r"^\[([^\]]+)\]")
 SBATCH = re.compile(r"sbatch submitted job (\d+)")
 
 
@@ -142,19 +143,33 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
     The log may hold several runs of one job store (``$ <command>`` lines, as ``runner.log``
     keeps them): a killed run, then ``--restart``. A job issued in one run and not complete when
     that run ended was killed and issued again; a job issued again within a run (``--retryCount``)
-    had failed: only the attempt that completed counts, with its batch id and times."""
+    had failed: only the attempt that completed counts, with its batch id and times.
+
+    Toil logs "CWL step complete" from a logging thread, after the leader has moved on: a run killed
+    just then leaves a finished job without that line. Such a job, issued in the killed run and not
+    issued again by the restart (Toil's job store knew it was done), counts with the killed run's
+    last logged time as its end (an upper bound)."""
     jobs: dict[str, ToilJob] = {}
     pending: dict[str, list[dict]] = {}  # Toil job name -> issued attempts not complete yet
+    unconfirmed: dict[str, dict] = {}  # Toil job name -> its last attempt in a killed run
+    last_ts: str | None = None  # the last time logged in the current run
     for line in log_text.splitlines():
         if line.startswith("$ "):  # the next run: what the last one left running was killed
+            for name, waiting in pending.items():
+                if waiting:
+                    unconfirmed[name] = {**waiting[-1], "completed": last_ts, "completion": "inferred"}
             pending.clear()
+            last_ts = None
             continue
         line = ANSI.sub("", line)
+        if (ts := LOG_TIME.match(line)) and _ts(ts.group(1)):
+            last_ts = str(_ts(ts.group(1)))
         m = ISSUED.search(line)
         if m:
             step = _step_of(m.group(2), steps, alias)
             if step:
                 jobs.setdefault(step, ToilJob(m.group(2), step))
+                unconfirmed.pop(m.group(2), None)  # issued again: the killed attempt did not finish
                 pending.setdefault(m.group(2), []).append(
                     {"name": m.group(2), "batch_id": m.group(3), "issued": str(_ts(m.group(1)))})
             continue
@@ -167,6 +182,10 @@ def steps_from_log(log_text: str, steps: list[str], alias: Mapping[str, str] | N
                 attempt = waiting.pop()  # the latest attempt: an earlier one failed and was retried
                 attempt["completed"] = str(_ts(m.group(1)))
                 j.jobs.append(attempt)
+    for name, attempt in unconfirmed.items():
+        step = _step_of(name, steps, alias)
+        if step and attempt.get("completed") and not any(a.get("name") == name for a in jobs[step].jobs):
+            jobs[step].jobs.append(attempt)
     for j in jobs.values():
         done = j.jobs or [a for n, w in pending.items() for a in w if _step_of(n, [j.step], alias) == j.step]
         j.jobs = done
