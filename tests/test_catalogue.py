@@ -250,3 +250,90 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
     assert [r.id for r in query(status="failed", input_sha1=_sha1(other_poni), catalogue=catalogue_url)] == [
         api_run.id, bad_id]
     assert [r.id for r in query(workflow=TOOL1D, since=between, catalogue=catalogue_url)] == [bad_id]
+
+
+# ------------------------------------------------------------------ catalogue unreachable during a run
+@pytest.fixture
+def own_postgres(postgres_url):
+    """A PostgreSQL server of this test's own (.ci/pg-up in a folder under .pg/), so stopping it
+    disturbs no other test; yields (url, start, stop)."""
+    import secrets
+    import shutil
+
+    folder = ROOT / ".pg" / f"outage-{secrets.token_hex(3)}"
+    env = {**os.environ, "PANOSC_PG_DIR": str(folder)}
+    env.pop("PANOSC_PG_PORT", None)
+
+    def up() -> None:
+        res = subprocess.run([str(ROOT / ".ci/pg-up")], env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+
+    def down() -> None:
+        subprocess.run([str(ROOT / ".ci/pg-down")], env=env, capture_output=True, text=True, timeout=120)
+
+    up()
+    try:
+        yield (folder / "url").read_text().strip(), up, down
+    finally:
+        down()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_catalogue_unreachable_during_a_run(backend, small, tmp_path, request):
+    from panosc_cwl.catalogue import outbox
+    from panosc_cwl.runs import get, query
+
+    job = tmp_path / "job.yml"
+    job.write_text(f"frames:\n  - {{class: File, path: {small.stack}}}\ndataset: {small.dataset}\n"
+                   f"poni: {{class: File, path: {small.poni}}}\nnpt: 100\n")
+    if backend == "postgresql":
+        url, up, down = request.getfixturevalue("own_postgres")
+    else:  # an SQLite file whose folder cannot be made (a file is in the way) until the test removes it
+        (tmp_path / "blocked").write_text("not a folder")
+        url = str(tmp_path / "blocked" / "catalogue.sqlite")
+    proc = subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(TOOL1D), str(job), "--outdir", str(tmp_path / "out"),
+                             "--no-provenance", "--catalogue", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    try:
+        if backend == "postgresql":  # the run is recorded as running, then the server goes away
+            running = _wait_for(lambda: [r for r in query(catalogue=url) if r.status == "running"], 120,
+                                "the run recorded as running")
+            assert proc.poll() is None, "the run ended before the server could be stopped"
+            down()
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err  # the run itself succeeded
+    result = tmp_path / "out" / "integrated.nxs"
+    assert out.strip() == str(result) and result.is_file()
+    warnings = [line for line in err.splitlines() if "catalogue" in line and "cannot be reached" in line]
+    assert len(warnings) == 1, err  # told once, however many records were queued
+    assert "queued in" in warnings[0] and "written when the catalogue is next reachable" in warnings[0]
+    assert outbox.pending(url) >= 1
+
+    # the catalogue comes back: the next open writes the queued record
+    if backend == "postgresql":
+        up()
+    else:
+        (tmp_path / "blocked").unlink()
+    with open_catalogue(url) as cat:
+        rec = get(query(catalogue=cat)[0].id, catalogue=cat)
+        assert outbox.pending(url) == 0
+    assert rec.status == "success" and [c["status"] for c in rec.status_changes] == ["queued", "running", "success"]
+    assert rec.outputs == [{"name": "integrated", "path": str(result), "sha1": _sha1(result),
+                            "size": result.stat().st_size}]
+    assert {i["sha1"] for i in rec.inputs} == {_sha1(small.stack), _sha1(small.poni)}
+    if backend == "postgresql":
+        assert running[0].id == rec.id
