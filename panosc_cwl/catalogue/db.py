@@ -58,12 +58,16 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, wait_s: float = 60.0) -> None:
     """Bring the schema to the newest migration (Alembic ``upgrade head``).
 
     Several processes may open a new catalogue at once: one of them creates the tables; a loser of
-    that race finds the database at head afterwards and carries on.
+    that race (its CREATE TABLE fails) waits, up to ``wait_s``, until the winner has stamped the
+    database at head, and carries on. (SQLite's driver commits each CREATE TABLE on its own, so the
+    loser may see tables before the version stamp.)
     """
+    import time
+
     from alembic import command
 
     head = head_revision()
@@ -73,8 +77,12 @@ def migrate(engine: Engine) -> None:
         with engine.begin() as conn:
             command.upgrade(_alembic_config(conn), "head")
     except SQLAlchemyError:
-        if current_revision(engine) != head:
-            raise
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if current_revision(engine) == head:  # an unreachable server raises here, at once
+                return
+            time.sleep(0.1)
+        raise
 
 
 class Catalogue:
