@@ -123,20 +123,41 @@ def fake_nvidia_smi(tmp_path) -> Path:
 PG_URL_FILE = ROOT / ".pg" / "url"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def private_catalogue(tmp_path_factory):
-    """Every test (and every subprocess it starts) records runs into a throw-away SQLite catalogue and a
-    throw-away data folder (catalogue outbox, run states), never into the user's ~/.local/share."""
-    data = tmp_path_factory.mktemp("panosc-data")
-    saved = {k: os.environ.get(k) for k in ("PANOSC_CWL_CATALOGUE", "XDG_DATA_HOME")}
-    os.environ["PANOSC_CWL_CATALOGUE"] = str(data / "catalogue.sqlite")
+_PRIVATE_ENV = ("PANOSC_CWL_CATALOGUE", "XDG_DATA_HOME")
+
+
+def pytest_configure(config):
+    """Before any test module is imported (some copy os.environ into their subprocess environment at
+    import): runs are recorded into a throw-away catalogue and data folder, never ~/.local/share."""
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="panosc-test-data-"))
+    config._panosc_saved_env = {k: os.environ.get(k) for k in _PRIVATE_ENV}
+    config._panosc_data = data
     os.environ["XDG_DATA_HOME"] = str(data)
-    yield data / "catalogue.sqlite"
+    os.environ["PANOSC_CWL_CATALOGUE"] = str(data / "catalogue.sqlite")
+
+
+def pytest_unconfigure(config):
+    saved = getattr(config, "_panosc_saved_env", None)
+    if saved is None:
+        return
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    shutil.rmtree(config._panosc_data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_catalogue(pytestconfig) -> Path:
+    """Every test (and every subprocess it starts) records runs into the session's throw-away SQLite
+    catalogue, with the catalogue outbox and run states in a throw-away data folder (see pytest_configure)."""
+    data = pytestconfig._panosc_data
+    assert os.environ["PANOSC_CWL_CATALOGUE"] == str(data / "catalogue.sqlite")
+    assert os.environ["XDG_DATA_HOME"] == str(data)
+    return data / "catalogue.sqlite"
 
 
 @pytest.fixture(scope="session")

@@ -58,8 +58,7 @@ def _local_path(obj: dict, base: Path) -> Path | None:
         text = unquote(urlparse(text).path)
     elif "://" in text:
         return None
-    p = Path(text)
-    return p if p.is_absolute() else (base / p)
+    return Path(os.path.normpath(base / text))  # jobs/../data/x.h5 -> data/x.h5, as a user would write it
 
 
 def _files(name: str, value: Any, base: Path, hash_new: bool, trust_checksum: bool = True) -> list[dict]:
