@@ -276,6 +276,9 @@ def own_postgres(postgres_url):
         yield (folder / "url").read_text().strip(), up, down
     finally:
         down()
+        datadir = folder / "datadir"  # pg-up's cluster may lie in /var/tmp (see .ci/pg-up)
+        if datadir.is_file() and Path(datadir.read_text().strip()).parent != folder:
+            shutil.rmtree(Path(datadir.read_text().strip()).parent, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 
