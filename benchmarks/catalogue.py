@@ -139,7 +139,7 @@ def main() -> int:
                 admin.dispose()
         else:
             print(f"PostgreSQL skipped: no {url_file} (run .ci/pg-up)")
-    print(f"\n| back end | operation | n | total (s) | ms per call | records | ms per record |")
+    print("\n| back end | operation | n | total (s) | ms per call | records | ms per record |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, op, calls, total, nrec in results:
         print(f"| {name} | {op} | {calls} | {total:.3f} | {1000 * total / calls:.2f} | {nrec} | "

@@ -62,6 +62,13 @@ def test_open_empty_database_creates_schema_at_head(catalogue_url):
                 "datasets"} <= tables
         uniques = inspect(cat.engine).get_unique_constraints("datasets")
         assert any(set(u["column_names"]) == {"rule", "dataset_key", "workflow_sha1"} for u in uniques)
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from panosc_cwl.catalogue.models import Base
+
+        with cat.engine.connect() as conn:  # the migrations make exactly the schema the models describe
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     with open_catalogue(catalogue_url) as cat:  # a second open changes nothing
         assert current_revision(cat.engine) == "0001"
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..exceptions import InputError
 from . import UNFINISHED, CatalogueUnavailable, DatasetClaim, catalogue_url
-from .models import Base, DatasetRecord
+from .models import DatasetRecord
 
 
 def utcnow() -> datetime:
