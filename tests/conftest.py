@@ -117,3 +117,57 @@ def fake_nvidia_smi(tmp_path) -> Path:
     script.write_text(_NVIDIA_SMI)
     script.chmod(0o755)
     return folder
+
+
+# ------------------------------------------------------------------ run catalogue
+PG_URL_FILE = ROOT / ".pg" / "url"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_catalogue(tmp_path_factory):
+    """Every test (and every subprocess it starts) records runs into a throw-away SQLite catalogue and a
+    throw-away data folder (catalogue outbox, run states), never into the user's ~/.local/share."""
+    data = tmp_path_factory.mktemp("panosc-data")
+    saved = {k: os.environ.get(k) for k in ("PANOSC_CWL_CATALOGUE", "XDG_DATA_HOME")}
+    os.environ["PANOSC_CWL_CATALOGUE"] = str(data / "catalogue.sqlite")
+    os.environ["XDG_DATA_HOME"] = str(data)
+    yield data / "catalogue.sqlite"
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """SQLAlchemy URL of the project's PostgreSQL server (.ci/pg-up writes it into .pg/url)."""
+    if not PG_URL_FILE.is_file():
+        pytest.skip(f"PostgreSQL is not up: no {PG_URL_FILE} (run .ci/pg-up, which installs Debian's postgresql)")
+    return PG_URL_FILE.read_text().strip()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalogue_url(request, tmp_path) -> str:
+    """A catalogue URL on each back end: a new SQLite file, or a new empty database on the project's PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "catalogue.sqlite")
+        return
+    import secrets
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(request.getfixturevalue("postgres_url"))
+    name = f"test_{secrets.token_hex(4)}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    from panosc_cwl.catalogue import _MIGRATED
+
+    _MIGRATED.discard(url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
