@@ -449,19 +449,30 @@ def _child(spec_path: str) -> int:
         print(f"run {spec['run_id']} was started by another process; it records its own end", flush=True)
         return 0
     except PanoscError as exc:
-        cat.dataset_finished(*args, "failed", reason=exc.one_line())
-        print(f"not submitted: {exc.one_line()}", flush=True)
+        cat.dataset_finished(*args, "failed", reason=failure_reason(exc))
+        print(f"not submitted: {failure_reason(exc)}", flush=True)
         return 0
     cat.dataset_submitted(*args, run.id)
     print(f"submitted {run.id} (outdir {run.outdir})", flush=True)
+    reason = None
     try:
         run.wait()
-    except PanoscError:
-        pass
+    except PanoscError as exc:
+        reason = failure_reason(exc)
     status = "succeeded" if run.status == "success" else "failed"
-    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (run.error or run.status))
+    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status))
     print(f"{run.id}: {run.status}" + (f": {run.error}" if run.error else ""), flush=True)
     return 0
+
+
+def failure_reason(exc: PanoscError) -> str:
+    """One line saying why: a failed validation names its first problem (file:line: field: message)."""
+    report = getattr(exc, "report", None)
+    errors = getattr(report, "errors", None)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"{errors[0].one_line()}{more}; nothing was submitted"
+    return exc.one_line()
 
 
 def _open(url: str | None):
