@@ -40,6 +40,9 @@ from .exceptions import InputError, PanoscError
 DEFAULT_POLL_SECONDS = 10.0
 #: how often (s) a watcher looks for claims left unfinished by others (crashed watchers, triggers)
 ADOPT_SECONDS = 60.0
+#: a claim found without its run is started by an adopting watcher only once it is this old (s): the
+#: claimer normally starts it within a second or two; starting it twice is harmless (one gets RunExists)
+RELAUNCH_GRACE = 30.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _RULE_FIELDS = {
     "root": "folder the match pattern starts from (default: the rules file's folder)",
@@ -629,6 +632,8 @@ class Watcher:
                 events.append(Event("submitted", rs.rule.name, t.dataset, run_id))
             child_done = t.popen is not None and t.popen.poll() is not None
             if t.popen is None and not exists:  # adopted claim whose run was never started: start it now
+                if _age(t.claim) < RELAUNCH_GRACE:
+                    continue  # its claimer may be starting it right now
                 self._launch(rs, run_id, t)
                 events.append(Event("relaunched", rs.rule.name, t.dataset, run_id, "claimed but never submitted"))
                 continue
@@ -692,6 +697,16 @@ class Watcher:
                     return
             else:
                 time.sleep(wait)
+
+
+def _age(claim) -> float:
+    """Seconds since the claim was made (catalogue times are naive UTC)."""
+    from datetime import UTC, datetime
+
+    made = getattr(claim, "claimed_at", None)
+    if made is None:
+        return float("inf")
+    return (datetime.now(UTC).replace(tzinfo=None) - made).total_seconds()
 
 
 def _owner_alive(run_id: str) -> bool:

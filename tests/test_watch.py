@@ -409,7 +409,7 @@ def test_two_watchers_on_one_postgresql_catalogue(tmp_path, measurement, watch_e
         for w in watchers:
             stop(w)
     texts = [log.read_text() for log in logs]
-    claimed = [t.count(": claimed ") for t in texts]
+    claimed = [t.count("xrd: claimed ") for t in texts]
     assert sum(claimed) == 4, texts  # each dataset claimed by exactly one of the two watchers
     for name in names:
         key = str(root / "raw" / name)
