@@ -329,6 +329,8 @@ class FolderScanner:
         self.parts = [p for p in match.strip("/").split("/") if p and p != "."]
         self.regex = [re.compile(fnmatch.translate(p)) for p in self.parts]
         self._cache: dict[str, tuple[int, list[str]]] = {}
+        #: whether the last :meth:`scan` listed any folder anew (False: same result as before)
+        self.changed = True
 
     def _children(self, folder: str, level: int) -> list[str]:
         pattern = self.parts[level]
@@ -342,6 +344,7 @@ class FolderScanner:
         cached = self._cache.get(folder)
         if cached is not None and cached[0] == mtime:
             return cached[1]
+        self.changed = True
         regex = self.regex[level]
         found = []
         try:
@@ -354,9 +357,12 @@ class FolderScanner:
         found.sort()
         if time.time_ns() - mtime > self.SETTLE_NS:
             self._cache[folder] = (mtime, found)
+        else:
+            self._cache.pop(folder, None)
         return found
 
     def scan(self) -> list[str]:
+        self.changed = False
         folders = [str(self.root)]
         for level in range(len(self.parts)):
             folders = [child for f in folders for child in self._children(f, level)]
@@ -396,16 +402,16 @@ def is_complete(rule: Rule, folder: str, now: float | None = None) -> bool:
 
 # ------------------------------------------------------------------ starting one run (child process)
 def _spec(rule: Rule, sha1: str, key: str, attempt: int, catalogue_url: str | None) -> dict:
-    return {"rule": rule.name, "dataset": key, "workflow": str(rule.workflow), "workflow_sha1": sha1,
+    """What the run process needs: the filled job, or why it could not be filled (recorded as the failure)."""
+    try:
+        job, error = fill_job(rule, Path(key)), None
+    except PanoscError as exc:
+        job, error = None, failure_reason(exc)
+    return {"job": job, "error": error, "rule": rule.name, "dataset": key, "workflow": str(rule.workflow), "workflow_sha1": sha1,
             "attempt": attempt, "run_id": run_id_for(rule.name, key, sha1, attempt),
             "outdir": str(outdir_for(rule, Path(key), attempt)), "runner": rule.runner, "profile": rule.profile,
             "batch_system": rule.batch_system, "provenance": rule.provenance, "catalogue": catalogue_url,
-            "rule_source": rule.source, "job_template": str(rule.job), "rule_fields": _rule_fields(rule)}
-
-
-def _rule_fields(rule: Rule) -> dict:
-    return {"name": rule.name, "root": str(rule.root), "match": rule.match, "workflow": str(rule.workflow),
-            "job": str(rule.job), "master": rule.master, "vars": rule.vars}
+            "rule_source": rule.source, "job_template": str(rule.job)}
 
 
 def watch_dir() -> Path:
@@ -422,7 +428,7 @@ def launch(spec: dict, cwd: Path | None = None) -> subprocess.Popen:
     spec_path = folder / f"{spec['run_id']}.spec.json"
     from .api import _write_atomic
 
-    _write_atomic(spec_path, json.dumps(spec, indent=1))
+    _write_atomic(spec_path, json.dumps(spec, indent=1, default=str))
     log = open(folder / f"{spec['run_id']}.log", "ab")
     try:
         return subprocess.Popen([sys.executable, "-m", "panosc_cwl.watch", "--child", str(spec_path)],
@@ -433,30 +439,30 @@ def launch(spec: dict, cwd: Path | None = None) -> subprocess.Popen:
 
 
 def _child(spec_path: str) -> int:
-    """The run process: submit through the run API, record submitted/finished in the catalogue."""
+    """The run process: submit through the run API (first: the run state is what counts as submitted),
+    then record submitted and the run's end in the catalogue."""
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    args = (spec["rule"], spec["dataset"], spec["workflow_sha1"])
+    if spec.get("error"):
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=spec["error"])
+        print(f"not submitted: {spec['error']}", flush=True)
+        return 0
     from .api import RunExists, submit
 
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    rule = Rule(name=spec["rule_fields"]["name"], root=Path(spec["rule_fields"]["root"]),
-                match=spec["rule_fields"]["match"], workflow=Path(spec["rule_fields"]["workflow"]),
-                job=Path(spec["rule_fields"]["job"]), master=spec["rule_fields"]["master"],
-                vars=spec["rule_fields"]["vars"])
-    cat = _open(spec.get("catalogue"))
-    args = (spec["rule"], spec["dataset"], spec["workflow_sha1"])
     try:
-        job = fill_job(rule, Path(spec["dataset"]))
         options = {"batch_system": spec["batch_system"]} if spec.get("batch_system") else {}
-        run = submit(spec["workflow"], job, runner=spec.get("runner"), profile=spec.get("profile"),
+        run = submit(spec["workflow"], spec["job"], runner=spec.get("runner"), profile=spec.get("profile"),
                      outdir=spec["outdir"], provenance=spec.get("provenance", True), run_id=spec["run_id"], **options)
     except RunExists:
         print(f"run {spec['run_id']} was started by another process; it records its own end", flush=True)
         return 0
     except PanoscError as exc:
-        cat.dataset_finished(*args, "failed", reason=failure_reason(exc))
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=failure_reason(exc))
         print(f"not submitted: {failure_reason(exc)}", flush=True)
         return 0
-    cat.dataset_submitted(*args, run.id)
     print(f"submitted {run.id} (outdir {run.outdir})", flush=True)
+    cat = _open(spec.get("catalogue"))
+    cat.dataset_submitted(*args, run.id)
     reason = None
     try:
         run.wait()
@@ -576,10 +582,12 @@ class Watcher:
         now = time.time()
         for rs in self.state.values():
             events += self._follow(rs)
-            busy = set(t.dataset for t in rs.tracked.values())
-            for key in rs.scanner.scan():
-                if key not in rs.known and key not in rs.pending and key not in rs.ready and key not in busy:
-                    rs.pending[key] = now
+            found = rs.scanner.scan()
+            if rs.scanner.changed:  # else: the same folders as last time, each already sorted somewhere
+                busy = set(t.dataset for t in rs.tracked.values())
+                for key in found:
+                    if key not in rs.known and key not in rs.pending and key not in rs.ready and key not in busy:
+                        rs.pending[key] = now
             for key in list(rs.pending):
                 if is_complete(rs.rule, key, now):
                     del rs.pending[key]
@@ -647,6 +655,7 @@ class Watcher:
             rec = self._record_of(rs, t.dataset)
             attempt = getattr(rec, "attempt", t.claim.attempt) if rec is not None else t.claim.attempt
             if attempt != t.claim.attempt:
+                rs.known.add(t.dataset)
                 continue  # another watcher has moved on to a later attempt
             status, reason = (rec.status, getattr(rec, "reason", None)) if rec is not None else (None, None)
             if status not in ("succeeded", "failed"):
