@@ -11,6 +11,10 @@ Every run's state is a small JSON file, rewritten atomically at every change, in
 of an output folder. It lives outside the output folder on purpose: an interrupted run must leave
 nothing in ``--outdir`` but ``runner.log``. :meth:`Run.attach` reads it from another process
 (the CLI, another kernel); a run whose owning process died before it ended reads as ``failed`` (lost).
+
+Every run is also recorded in the run catalogue (:mod:`panosc_cwl.catalogue`): one recorder per run
+gets the state at every change (``Run._changed``) and writes it from its own thread; an unreachable
+catalogue queues the record and never fails the run.
 """
 
 from __future__ import annotations
@@ -193,6 +197,7 @@ class Run:
         self._backend = None
         self._cancel_requested = False
         self._interrupted: int | None = None
+        self._recorder = None  # catalogue.recorder.Recorder: the run's record in the catalogue
 
     # -------------------------------------------------------------- state
     @property
@@ -428,6 +433,8 @@ class Run:
         with self._lock:
             self._version += 1
         self._save()
+        if self._recorder is not None:
+            self._recorder.update(self._state, self._lock)
         self._update_display(force=final)
 
     def _update_display(self, force: bool = False) -> None:
@@ -482,6 +489,8 @@ class _Pipeline:
 
     def __call__(self) -> None:
         run, st = self.run, self.run._state
+        if run._recorder is not None:
+            run._recorder.update(st, run._lock)  # queued
         try:
             self._pipeline()
             with run._lock:
@@ -504,6 +513,8 @@ class _Pipeline:
         finally:
             st["ended"] = time.time()
             run._changed(final=True)
+            if run._recorder is not None:
+                run._recorder.close()  # the record is in the catalogue (or queued) when wait() returns
             run._done.set()
 
     def _pipeline(self) -> None:
@@ -619,15 +630,19 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
            runner: str | None = None, profile: str | None = None, outdir: str | os.PathLike | None = None,
            provenance: bool | str | os.PathLike = True, preflight: bool = True, overwrite: bool = False,
            reference_above: str | int = "100M", on_event: EventCallback | None = None,
-           run_id: str | None = None, **runner_options: Any) -> Run:
+           catalogue: str | os.PathLike | bool | None = None, run_id: str | None = None,
+           **runner_options: Any) -> Run:
     """Start a workflow run in the background and return its :class:`Run` at once.
 
     ``job``: a YAML/JSON job file, or a dict (File/Directory inputs may be plain paths).
     ``runner``: ``cwltool`` (default) or ``toil`` (default with a ``profile``). ``outdir``: default
     ``./panosc-runs/<id>``. ``provenance``: True (bundle in ``OUTDIR/provenance``), a bundle folder, or
-    False. ``run_id``: the run's id, chosen by the caller (the watcher derives it from the dataset, so
-    a restarted watcher finds the run again); a run with that id already in the runs folder raises
-    :class:`RunExists` and starts nothing. ``runner_options``: ``batch_system``, ``retry_count``, ``restart``, ``job_store``,
+    False. ``catalogue``: where the run is recorded (a path or database URL; default
+    ``$PANOSC_CWL_CATALOGUE`` or the user's SQLite catalogue; False: not recorded).
+    ``run_id``: the run's id, chosen by the caller (the watcher derives it from the dataset, so a
+    restarted watcher finds the run again); a run with that id already in the runs folder raises
+    :class:`RunExists` and starts nothing.
+    ``runner_options``: ``batch_system``, ``retry_count``, ``restart``, ``job_store``,
     ``extra_args``, ``env``. Cheap mistakes (unknown runner, missing workflow) raise here; the rest
     (validation, runner failure) surfaces in :meth:`Run.wait`.
     """
@@ -673,10 +688,14 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     folder = runs_dir()
     (folder / "by-outdir").mkdir(parents=True, exist_ok=True)
     run = Run(state, owner=True)
-    if chosen_id:
-        if not _create_exclusive(run.state_path, json.dumps(state, indent=1, default=str)):
-            raise RunExists(f"run {run_id} already exists in {folder}", field="run_id")
-    else:
+    if chosen_id and not _create_exclusive(run.state_path, json.dumps(state, indent=1, default=str)):
+        raise RunExists(f"run {run_id} already exists in {folder}", field="run_id")  # nothing recorded, nothing run
+    if catalogue is not False:
+        from .catalogue.recorder import Recorder
+
+        notify = (lambda msg: on_event("note", msg)) if on_event is not None else None
+        run._recorder = Recorder(None if catalogue is True else catalogue, notify)
+    if not chosen_id:
         run._save()
     _write_atomic(folder / "by-outdir" / _outdir_key(out), run_id)
     pipeline = _Pipeline(run, opts, on_event)

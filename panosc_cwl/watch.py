@@ -452,7 +452,8 @@ def _child(spec_path: str) -> int:
     try:
         options = {"batch_system": spec["batch_system"]} if spec.get("batch_system") else {}
         run = submit(spec["workflow"], spec["job"], runner=spec.get("runner"), profile=spec.get("profile"),
-                     outdir=spec["outdir"], provenance=spec.get("provenance", True), run_id=spec["run_id"], **options)
+                     outdir=spec["outdir"], provenance=spec.get("provenance", True), run_id=spec["run_id"],
+                     catalogue=spec.get("catalogue"), **options)
     except RunExists:
         print(f"run {spec['run_id']} was started by another process; it records its own end", flush=True)
         return 0

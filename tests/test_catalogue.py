@@ -4,6 +4,10 @@ PostgreSQL (.ci/pg-up): real databases, real concurrent processes, real cwltool 
 * opening an empty database creates the schema through the shipped Alembic migrations (at head);
 * dataset claims are exactly-once: processes racing for the same datasets each get disjoint ones;
   a failed dataset is retried up to ``max_attempts``, then stays failed;
+* ``panosc-cwl runs list`` finds real runs (``panosc-cwl run``, the Python API) by workflow, status,
+  date and input SHA-1; ``runs show`` / ``runs outputs`` give what the runs really read and wrote;
+* the catalogue unreachable during a run (PostgreSQL stopped with pg_ctl; an SQLite path that cannot
+  be created): the run succeeds, the user is told once, the record arrives once the catalogue is back.
 """
 
 from __future__ import annotations
@@ -15,14 +19,21 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import pytest
 from sqlalchemy import inspect
+
+import panosc_cwl
+from panosc_cwl.simulate import PowderSimulation, simulate_powder
 
 from panosc_cwl.catalogue import (CatalogueUnavailable, DatasetClaim, current_revision, head_revision,
                                   open_catalogue)
 from panosc_cwl.exceptions import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TOOL1D = ROOT / "cwl/tools/pyfai-integrate1d.cwl"
+TOOL2D = ROOT / "cwl/tools/pyfai-integrate2d.cwl"
 
 RACER = r"""
 import json, sys, time
@@ -114,3 +125,215 @@ def test_failed_dataset_retried_up_to_max_attempts(catalogue_url):
 def test_unreachable_server_is_one_clear_error(tmp_path):
     with pytest.raises(CatalogueUnavailable, match="cannot be reached"):
         open_catalogue("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+# ------------------------------------------------------------------ real runs, found again
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return simulate_powder(tmp_path_factory.mktemp("catalogue-data"),
+                           PowderSimulation(calibrant="CeO2", detector="Pilatus100k", n_frames=2, seed=5),
+                           edf_frames=0, tiff_frames=0)
+
+
+def _cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    return subprocess.run([str(BIN / "panosc-cwl"), *args], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=600)
+
+
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """The real ``panosc-cwl`` command line, in this process (a subprocess per query would cost seconds)."""
+    from panosc_cwl.cli import main
+
+    capsys.readouterr()
+    try:
+        rc = main(list(args))
+    except SystemExit as exc:  # argparse errors
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _sha1(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _ids(res: subprocess.CompletedProcess) -> list[str]:
+    assert res.returncode == 0, res.stderr
+    return [r["id"] for r in json.loads(res.stdout)]
+
+
+def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
+    import shutil
+
+    other_poni = tmp_path / "other.poni"  # a second input file, with its own checksum
+    shutil.copy(small.poni, other_poni)
+    with open(other_poni, "a") as fh:
+        fh.write("# copied for the catalogue test\n")
+    good_job = tmp_path / "good.yml"
+    good_job.write_text(f"frames:\n  - {{class: File, path: {small.stack}}}\ndataset: {small.dataset}\n"
+                        f"poni: {{class: File, path: {small.poni}}}\nnpt: 200\n")
+    bad_job = tmp_path / "bad.yml"  # refused by the pre-flight check: recorded as failed, nothing submitted
+    bad_job.write_text(f"frames:\n  - {{class: File, path: {small.stack}}}\ndataset: {small.dataset}\n"
+                       f"poni: {{class: File, path: {other_poni}}}\nnpt: many\n")
+
+    # 1: the CLI, a real cwltool run
+    res = _cli("run", str(TOOL1D), str(good_job), "--outdir", str(tmp_path / "good"), "--catalogue", catalogue_url)
+    assert res.returncode == 0, res.stderr
+    time.sleep(1.1)
+    between = time.strftime("%Y-%m-%dT%H:%M:%S")  # local time, as a user types it
+    time.sleep(1.1)
+    # 2: the CLI, refused by pre-flight; 3: the Python API, another workflow, also refused
+    res = _cli("run", str(TOOL1D), str(bad_job), "--outdir", str(tmp_path / "bad"), "--catalogue", catalogue_url)
+    assert res.returncode == 2 and "npt" in res.stderr
+    api_run = panosc_cwl.submit(TOOL2D, {"frames": [small.stack], "poni": other_poni, "npt": "lots"},
+                                outdir=tmp_path / "api", catalogue=catalogue_url)
+    with pytest.raises(panosc_cwl.exceptions.PanoscError):
+        api_run.wait(timeout=120)
+
+    every = _ids(_cli("runs", "list", "--json", "--catalogue", catalogue_url))
+    assert len(every) == 3 and every[0] == api_run.id  # newest first
+    good_id, bad_id = every[2], every[1]
+
+    def listed(*filters: str) -> list[str]:
+        rc, out, err = _main(capsys, "runs", "list", "--json", "--catalogue", catalogue_url, *filters)
+        assert rc == 0, err
+        return [r["id"] for r in json.loads(out)]
+
+    assert listed("--status", "success") == [good_id]
+    assert listed("--status", "failed") == [api_run.id, bad_id]
+    assert listed("--workflow", str(TOOL1D)) == [bad_id, good_id]  # a CWL file: same path or content
+    assert listed("--workflow", "integrate2d") == [api_run.id]  # part of the path
+    assert listed("--workflow", _sha1(TOOL2D)[:10]) == [api_run.id]  # start of its SHA-1
+    assert listed("--since", between) == [api_run.id, bad_id]
+    assert listed("--since", "1h") == every and listed("--since", "2099-01-01") == []
+    assert listed("--input-sha1", _sha1(small.stack)) == every  # all three read the frames
+    assert listed("--input-sha1", _sha1(other_poni)) == [api_run.id, bad_id]
+    assert listed("--input-sha1", _sha1(small.poni)[:12], "--status", "success") == [good_id]
+    assert listed("--workflow", "integrate2d", "--status", "success") == []
+    # the environment variable names the catalogue too
+    assert _ids(_cli("runs", "list", "--json", env={"PANOSC_CWL_CATALOGUE": catalogue_url})) == every
+
+    # the table, and one-line errors
+    rc, out, _ = _main(capsys, "runs", "list", "--status", "failed", "--catalogue", catalogue_url)
+    assert rc == 0 and bad_id in out and good_id not in out and "nothing was submitted" in out
+    rc, _, err = _main(capsys, "runs", "list", "--since", "last tuesday", "--catalogue", catalogue_url)
+    assert rc == 2 and err.count("\n") == 1 and "since" in err
+    rc, _, err = _main(capsys, "runs", "show", "no-such-run", "--catalogue", catalogue_url)
+    assert rc == 2 and "no run with id no-such-run" in err and err.count("\n") == 1
+
+    # what the good run read and wrote, as recorded
+    rec = json.loads(_main(capsys, "runs", "show", good_id, "--json", "--catalogue", catalogue_url)[1])
+    assert rec["status"] == "success" and rec["runner"] == "cwltool" and rec["workflow_sha1"] == _sha1(TOOL1D)
+    assert [c["status"] for c in rec["status_changes"]] == ["queued", "running", "success"]
+    assert rec["job_path"] == str(good_job) and rec["job"]["npt"] == 200
+    assert {(i["name"], i["path"], i["sha1"]) for i in rec["inputs"]} == {
+        ("frames", str(small.stack), _sha1(small.stack)), ("poni", str(small.poni), _sha1(small.poni))}
+    assert [s["name"] for s in rec["steps"]] == ["pyfai-integrate1d"] and rec["steps"][0]["status"] == "success"
+    out = tmp_path / "good" / "integrated.nxs"
+    assert rec["log"] == str(tmp_path / "good" / "runner.log") and Path(rec["log"]).is_file()
+    assert rec["provenance"] == str(tmp_path / "good" / "provenance") and Path(rec["provenance"]).is_dir()
+    listing = _main(capsys, "runs", "outputs", good_id[:17], "--catalogue", catalogue_url)[1]  # unique prefix
+    assert listing == f"{_sha1(out)}  {out}\n"  # the file as it is now (NXprocess chain written)
+    check = subprocess.run(["sha1sum", "-c"], input=listing, capture_output=True, text=True)
+    assert check.returncode == 0 and ": OK" in check.stdout
+    with h5py.File(out) as h5:
+        assert h5["entry/integrated/I"].shape == (2, 200)
+    failed = json.loads(_main(capsys, "runs", "show", bad_id, "--json", "--catalogue", catalogue_url)[1])
+    assert "nothing was submitted" in failed["error"] and failed["outputs"] == [] and failed["status_changes"][-1]["status"] == "failed"
+
+    # from Python
+    from panosc_cwl.runs import query
+
+    assert [r.id for r in query(status="failed", input_sha1=_sha1(other_poni), catalogue=catalogue_url)] == [
+        api_run.id, bad_id]
+    assert [r.id for r in query(workflow=TOOL1D, since=between, catalogue=catalogue_url)] == [bad_id]
+
+
+# ------------------------------------------------------------------ catalogue unreachable during a run
+@pytest.fixture
+def own_postgres(postgres_url):
+    """A PostgreSQL server of this test's own (.ci/pg-up in a folder under .pg/), so stopping it
+    disturbs no other test; yields (url, start, stop)."""
+    import secrets
+    import shutil
+
+    folder = ROOT / ".pg" / f"outage-{secrets.token_hex(3)}"
+    env = {**os.environ, "PANOSC_PG_DIR": str(folder)}
+    env.pop("PANOSC_PG_PORT", None)
+
+    def up() -> None:
+        res = subprocess.run([str(ROOT / ".ci/pg-up")], env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+
+    def down() -> None:
+        subprocess.run([str(ROOT / ".ci/pg-down")], env=env, capture_output=True, text=True, timeout=120)
+
+    up()
+    try:
+        yield (folder / "url").read_text().strip(), up, down
+    finally:
+        down()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_catalogue_unreachable_during_a_run(backend, small, tmp_path, request):
+    from panosc_cwl.catalogue import outbox
+    from panosc_cwl.runs import get, query
+
+    job = tmp_path / "job.yml"
+    job.write_text(f"frames:\n  - {{class: File, path: {small.stack}}}\ndataset: {small.dataset}\n"
+                   f"poni: {{class: File, path: {small.poni}}}\nnpt: 100\n")
+    if backend == "postgresql":
+        url, up, down = request.getfixturevalue("own_postgres")
+    else:  # an SQLite file whose folder cannot be made (a file is in the way) until the test removes it
+        (tmp_path / "blocked").write_text("not a folder")
+        url = str(tmp_path / "blocked" / "catalogue.sqlite")
+    proc = subprocess.Popen([str(BIN / "panosc-cwl"), "run", str(TOOL1D), str(job), "--outdir", str(tmp_path / "out"),
+                             "--no-provenance", "--catalogue", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    try:
+        if backend == "postgresql":  # the run is recorded as running, then the server goes away
+            running = _wait_for(lambda: [r for r in query(catalogue=url) if r.status == "running"], 120,
+                                "the run recorded as running")
+            assert proc.poll() is None, "the run ended before the server could be stopped"
+            down()
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err  # the run itself succeeded
+    result = tmp_path / "out" / "integrated.nxs"
+    assert out.strip() == str(result) and result.is_file()
+    warnings = [line for line in err.splitlines() if "catalogue" in line and "cannot be reached" in line]
+    assert len(warnings) == 1, err  # told once, however many records were queued
+    assert "queued in" in warnings[0] and "written when the catalogue is next reachable" in warnings[0]
+    assert outbox.pending(url) >= 1
+
+    # the catalogue comes back: the next open writes the queued record
+    if backend == "postgresql":
+        up()
+    else:
+        (tmp_path / "blocked").unlink()
+    with open_catalogue(url) as cat:
+        rec = get(query(catalogue=cat)[0].id, catalogue=cat)
+        assert outbox.pending(url) == 0
+    assert rec.status == "success" and [c["status"] for c in rec.status_changes] == ["queued", "running", "success"]
+    assert rec.outputs == [{"name": "integrated", "path": str(result), "sha1": _sha1(result),
+                            "size": result.stat().st_size}]
+    assert {i["sha1"] for i in rec.inputs} == {_sha1(small.stack), _sha1(small.poni)}
+    if backend == "postgresql":
+        assert running[0].id == rec.id

@@ -296,8 +296,8 @@ def test_beamline_on_slurm_exactly_once_across_sigkill(tmp_path, measurement, wa
     watcher = start_watcher(rules, env, log)
     beamline.start()
     try:
-        # SIGKILL once some runs are claimed and others are still to come
-        wait_for(lambda: len(ledger(url)) >= 4 if Path(url).exists() else False, 120, "4 claims",
+        # SIGKILL once some runs are claimed (in flight) and others are still to come
+        wait_for(lambda: len(ledger(url)) >= 3 if Path(url).exists() else False, 300, "3 claims",
                  on_fail=log.read_text)
         watcher.send_signal(signal.SIGKILL)
         watcher.wait(10)
@@ -307,7 +307,7 @@ def test_beamline_on_slurm_exactly_once_across_sigkill(tmp_path, measurement, wa
         beamline.join(60)
         assert beamline.error is None and len(beamline.written) == 10
         done = lambda: len(ledger(url)) == 9 and all(d.status in ("succeeded", "failed") for d in ledger(url).values())
-        wait_for(done, 300, "9 datasets finished", interval=1.0, on_fail=log.read_text)
+        wait_for(done, 600, "9 datasets finished", interval=1.0, on_fail=log.read_text)  # a shared SLURM may be busy
         time.sleep(2 * 0.5 + 0.5)  # two more polls: nothing else may be submitted
     finally:
         stop(watcher)

@@ -29,7 +29,9 @@ def outbox_dir() -> Path:
 
 def outbox_path(url: str) -> Path:
     """The outbox file of the catalogue at ``url`` (named by a hash: no password in a file name)."""
-    return outbox_dir() / f"{hashlib.sha1(url.encode()).hexdigest()[:16]}.jsonl"
+    from . import catalogue_url
+
+    return outbox_dir() / f"{hashlib.sha1(catalogue_url(url).encode()).hexdigest()[:16]}.jsonl"
 
 
 def queue(url: str, record: dict[str, Any]) -> Path:

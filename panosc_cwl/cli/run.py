@@ -51,7 +51,8 @@ def cmd_run(args) -> int:
     run = run_workflow(args.workflow, args.job, runner=args.runner, profile=args.profile, outdir=args.outdir,
                        provenance=prov, overwrite=args.overwrite, reference_above=args.reference_above,
                        on_event=RunPrinter(args.verbose), batch_system=args.batch_system,
-                       retry_count=args.retry_count, restart=args.restart, job_store=args.job_store)
+                       retry_count=args.retry_count, restart=args.restart, job_store=args.job_store,
+                       catalogue=args.catalogue)
     if run.status == "cancelled":  # by Run.cancel() in another process (a notebook following this run)
         raise KeyboardInterrupt(run.error)
     for path in run.output_files():
@@ -123,6 +124,9 @@ def add_run_parser(sub) -> None:
     p.add_argument("--no-provenance", action="store_true", help="no bundle, no NXprocess chain in the outputs")
     p.add_argument("--reference-above", default="100M", metavar="SIZE",
                    help="data larger than this are referenced (location + checksum), not copied into the bundle")
+    from .runs import add_catalogue_option
+
+    add_catalogue_option(p)
     p.set_defaults(func=cmd_run)
 
 
