@@ -462,16 +462,21 @@ def _child(spec_path: str) -> int:
         print(f"not submitted: {failure_reason(exc)}", flush=True)
         return 0
     print(f"submitted {run.id} (outdir {run.outdir})", flush=True)
-    cat = _open(spec.get("catalogue"))
-    cat.dataset_submitted(*args, run.id)
+    try:
+        cat = _open(spec.get("catalogue"))
+        cat.dataset_submitted(*args, run.id)
+    except PanoscError as exc:  # the run goes on; its end is recorded below, or by a watcher adopting the claim
+        cat = None
+        print(f"catalogue: {exc.one_line()}", flush=True)
     reason = None
     try:
         run.wait()
     except PanoscError as exc:
         reason = failure_reason(exc)
     status = "succeeded" if run.status == "success" else "failed"
-    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status))
     print(f"{run.id}: {run.status}" + (f": {run.error}" if run.error else ""), flush=True)
+    cat = cat or _open(spec.get("catalogue"))  # unreachable: exit 1, a watcher records the end from the run state
+    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status))
     return 0
 
 
@@ -546,6 +551,7 @@ class Watcher:
         self.state = {name: _RuleState(rule, workflow_sha1(rule.workflow)) for name, rule in rules.rules.items()}
         self._last_adopt = 0.0
         self.cwd = rules.path.parent
+        self.relaunch_grace = RELAUNCH_GRACE
 
     # -------------------------------------------------------------- start-up
     def start(self) -> list[Event]:
@@ -641,7 +647,7 @@ class Watcher:
                 events.append(Event("submitted", rs.rule.name, t.dataset, run_id))
             child_done = t.popen is not None and t.popen.poll() is not None
             if t.popen is None and not exists:  # adopted claim whose run was never started: start it now
-                if _age(t.claim) < RELAUNCH_GRACE:
+                if _age(t.claim) < self.relaunch_grace:
                     continue  # its claimer may be starting it right now
                 self._launch(rs, run_id, t)
                 events.append(Event("relaunched", rs.rule.name, t.dataset, run_id, "claimed but never submitted"))
@@ -692,12 +698,23 @@ class Watcher:
     # -------------------------------------------------------------- loop
     def run(self, on_event=None, *, stop=None, max_seconds: float | None = None) -> None:
         """Poll every ``poll_seconds`` until ``stop`` (a threading.Event) is set or ``max_seconds`` pass."""
+        from .catalogue import CatalogueUnavailable
+
         t_end = None if max_seconds is None else time.monotonic() + max_seconds
         for ev in self.start():
             on_event and on_event(ev)
+        down = False
         while True:
             t0 = time.monotonic()
-            for ev in self.poll():
+            try:
+                events = self.poll()
+                if down:
+                    events.insert(0, Event("catalogue", "*", "-", detail="reachable again"))
+                down = False
+            except CatalogueUnavailable as exc:  # nothing is claimed without it: wait, say so once
+                events = [] if down else [Event("catalogue", "*", "-", detail=f"{exc.one_line()}; waiting")]
+                down = True
+            for ev in events:
                 on_event and on_event(ev)
             if (stop is not None and stop.is_set()) or (t_end is not None and time.monotonic() >= t_end):
                 return

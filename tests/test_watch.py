@@ -185,6 +185,10 @@ def runs_of(runs: Path, dataset: str) -> list[dict]:
     return found
 
 
+def records_of(cat) -> dict:
+    return {d.dataset_key: d for d in cat.datasets(rule="xrd")}
+
+
 def check_pattern(nxs: Path) -> None:
     """The science: both frames integrated, and the CeO2 reflections on this detector where they belong."""
     from panosc_cwl.powder import expected_positions, peak_offsets
@@ -278,6 +282,62 @@ def test_scanner_lists_each_parent_once_until_it_changes(tmp_path):
     assert str(raw) in scanner._cache  # settled: the listing is kept
     (raw / "r0005").mkdir()  # a new run folder changes the parent's mtime: listed again
     assert Path(scanner.scan()[-1]).name == "r0005"
+
+
+def test_unreachable_catalogue_is_one_line(tmp_path, measurement, watch_env):
+    rules = make_beamtime(tmp_path, measurement, runner="cwltool", max_in_flight=1, max_attempts=1)
+    proc = subprocess.run([str(BIN / "panosc-cwl"), "watch", str(rules), "--catalogue",
+                           "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=3"], env=watch_env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_restart_after_crash_between_claim_submit_and_record(tmp_path, measurement, monkeypatch):
+    """What a watcher killed at the worst moments leaves: r0001 claimed, its run never started;
+    r0002 claimed and its run done (it started it), the end never recorded. A new watcher starts
+    r0001 once and records r0002 from the run store, without running it again."""
+    from panosc_cwl.catalogue import open_catalogue
+    from panosc_cwl.watch import Watcher, load_rules, run_id_for, workflow_sha1
+
+    monkeypatch.setenv("PANOSC_CWL_RUNS", str(tmp_path / "runs"))
+    url = str(tmp_path / "catalogue.sqlite")
+    rules = load_rules(make_beamtime(tmp_path, measurement, runner="cwltool", max_in_flight=2, max_attempts=2))
+    rule = rules.rule("xrd")
+    keys = []
+    for name in ("r0001", "r0002"):
+        write_run(rule.root / "raw" / name, measurement)
+        keys.append(str(rule.root / "raw" / name))
+    sha1 = workflow_sha1(rule.workflow)
+    cat = open_catalogue(url)
+    for key in keys:
+        assert cat.claim_dataset("xrd", key, sha1, max_attempts=2, owner="crashed watcher").attempt == 1
+    from panosc_cwl.watch import _spec
+
+    spec = _spec(rule, sha1, keys[1], 1, url)
+    code = ("import json, sys; from panosc_cwl.api import run_workflow; s = json.load(open(sys.argv[1])); "
+            "run_workflow(s['workflow'], s['job'], runner='cwltool', outdir=s['outdir'], provenance=False, "
+            "run_id=s['run_id'], catalogue=s['catalogue'])")
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "spec.json")], check=True, timeout=300,
+                   env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert {d.status for d in cat.datasets(rule="xrd")} == {"claimed"}
+    watcher = Watcher(rules, catalogue_url=url)
+    watcher.relaunch_grace = 0.0
+    events = watcher.start()
+    assert sorted(e.kind for e in events) == ["adopted", "adopted"]
+    end = time.monotonic() + 240
+    while time.monotonic() < end and watcher.in_flight():
+        events += watcher.poll()
+        time.sleep(0.3)
+    kinds = {(e.kind, Path(e.dataset).name) for e in events}
+    assert records_of(cat)[keys[0]].run_id == run_id_for("xrd", keys[0], sha1, 1)  # its run process recorded it
+    assert ("relaunched", "r0001") in kinds and ("relaunched", "r0002") not in kinds, kinds
+    records = records_of(cat)
+    for key in keys:
+        assert records[key].status == "succeeded" and records[key].attempt == 1, records[key]
+        assert len(runs_of(tmp_path / "runs", key)) == 1  # r0002 was not run again
+        check_pattern(Path(key) / "processed" / "xrd" / f"{Path(key).name}.nxs")
 
 
 # ---------------------------------------------------------------- the beamline on SLURM, with a SIGKILL
