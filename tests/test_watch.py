@@ -397,6 +397,11 @@ def test_beamline_on_slurm_exactly_once_across_sigkill(tmp_path, measurement, wa
                              text=True, timeout=30).stdout
         assert "JobState=COMPLETED" in out, out
         check_pattern(Path(key) / "processed" / "xrd" / f"{Path(key).name}.nxs")  # beside the data
+    # back-pressure: at most 3 in flight, the others waited and went in the order they completed
+    order = [Path(d.dataset_key).name for d in sorted(records.values(), key=lambda d: d.claimed_at)]
+    assert order == sorted(order), order
+    spans = [(d.claimed_at, d.updated_at) for d in records.values()]  # claimed -> finished
+    assert max(sum(a <= t < b for a, b in spans) for t, _ in spans) <= 3
     text = log.read_text()
     assert "adopted" in text  # the restarted watcher took over the claims the killed one left
     assert "Traceback" not in text, text[-3000:]
@@ -452,7 +457,7 @@ def test_two_watchers_on_one_postgresql_catalogue(tmp_path, measurement, watch_e
     env = {**watch_env, "PANOSC_CWL_CATALOGUE": catalogue_url}
     rules = make_beamtime(tmp_path, measurement, runner="cwltool", max_in_flight=4, max_attempts=1, poll=0.3)
     root = tmp_path / "beamtime"
-    names = [f"r{i:04d}" for i in range(1, 5)]
+    names = [f"r{i:04d}" for i in range(1, 4)]
     for name in names:
         write_run(root / "raw" / name, measurement)
     old = time.time() - 10
@@ -462,15 +467,15 @@ def test_two_watchers_on_one_postgresql_catalogue(tmp_path, measurement, watch_e
     logs = [tmp_path / "watch-a.log", tmp_path / "watch-b.log"]
     watchers = [start_watcher(rules, env, log) for log in logs]
     try:
-        done = lambda: len(ledger(catalogue_url)) == 4 and all(d.status == "succeeded"
+        done = lambda: len(ledger(catalogue_url)) == 3 and all(d.status == "succeeded"
                                                                 for d in ledger(catalogue_url).values())
-        wait_for(done, 240, "4 datasets succeeded", on_fail=lambda: logs[0].read_text() + logs[1].read_text())
+        wait_for(done, 240, "3 datasets succeeded", on_fail=lambda: logs[0].read_text() + logs[1].read_text())
     finally:
         for w in watchers:
             stop(w)
     texts = [log.read_text() for log in logs]
     claimed = [t.count("xrd: claimed ") for t in texts]
-    assert sum(claimed) == 4, texts  # each dataset claimed by exactly one of the two watchers
+    assert sum(claimed) == 3, texts  # each dataset claimed by exactly one of the two watchers
     for name in names:
         key = str(root / "raw" / name)
         assert ledger(catalogue_url)[key].attempt == 1
