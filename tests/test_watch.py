@@ -357,8 +357,9 @@ def test_beamline_on_slurm_exactly_once_across_sigkill(tmp_path, measurement, wa
     beamline.start()
     try:
         # SIGKILL once some runs are claimed (in flight) and others are still to come
-        wait_for(lambda: len(ledger(url)) >= 3 if Path(url).exists() else False, 300, "3 claims",
-                 on_fail=log.read_text)
+        # (the watcher makes the catalogue: two processes creating one SQLite catalogue at once can collide)
+        wait_for(lambda: "watching" in log.read_text(), 60, "the watcher to start", on_fail=log.read_text)
+        wait_for(lambda: len(ledger(url)) >= 3, 300, "3 claims", on_fail=log.read_text)
         watcher.send_signal(signal.SIGKILL)
         watcher.wait(10)
         killed_with = {k: d.status for k, d in ledger(url).items()}
@@ -465,6 +466,7 @@ def test_two_watchers_on_one_postgresql_catalogue(tmp_path, measurement, watch_e
         for f in (root / "raw" / name).iterdir():
             os.utime(f, (old, old))
     logs = [tmp_path / "watch-a.log", tmp_path / "watch-b.log"]
+    assert ledger(catalogue_url) == {}  # the facility's catalogue exists (schema made) before its watchers start
     watchers = [start_watcher(rules, env, log) for log in logs]
     try:
         done = lambda: len(ledger(catalogue_url)) == 3 and all(d.status == "succeeded"
