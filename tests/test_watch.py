@@ -483,3 +483,26 @@ def test_two_watchers_on_one_postgresql_catalogue(tmp_path, measurement, watch_e
         assert ledger(catalogue_url)[key].attempt == 1
         assert len(runs_of(tmp_path / "runs", key)) == 1, name
         check_pattern(root / "raw" / name / "processed" / "xrd" / f"{name}.nxs")
+
+
+def test_shipped_rules_and_template_fit_the_powder_workflow(tmp_path, measurement):
+    """jobs/watch-powder.yaml and jobs/templates/powder.yml: the filled job passes pre-flight validation."""
+    from dataclasses import replace
+
+    from ruamel.yaml import YAML
+
+    from panosc_cwl.validate import validate_job
+    from panosc_cwl.watch import fill_job, load_rules
+
+    rules = load_rules(ROOT / "jobs/watch-powder.yaml")
+    rule = rules.rule("powder")
+    assert rule.workflow == ROOT / "cwl/workflows/powder-xrd.cwl" and rule.outputs_beside_data
+    rule = replace(rule, root=tmp_path)  # the example's beamtime folder, made here
+    (tmp_path / "calib").mkdir()
+    shutil.copy(measurement.poni, tmp_path / "calib" / "ceo2.poni")
+    write_run(tmp_path / "raw" / "r0013", measurement)
+    job = tmp_path / "job.yml"
+    with open(job, "w") as fh:
+        YAML(typ="safe").dump(fill_job(rule, tmp_path / "raw" / "r0013"), fh)
+    report = validate_job(rule.workflow, job)
+    assert report.ok, [i.one_line() for i in report.errors]
