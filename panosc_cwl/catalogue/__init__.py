@@ -13,23 +13,29 @@ one PostgreSQL server, never both get the same dataset.
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-
-from sqlalchemy import create_engine, func, select, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from typing import Any
 
 from ..exceptions import InputError, PanoscError
-from .models import Base, DatasetRecord
 
 ENV = "PANOSC_CWL_CATALOGUE"
 UNFINISHED = ("claimed", "submitted")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+# SQLAlchemy and Alembic load on first use (half a second): submitting a run must stay quick.
+_LAZY = {"Catalogue", "open_catalogue", "head_revision", "current_revision", "migrate", "make_engine", "utcnow",
+         "_MIGRATED", "_first_line"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import db
+
+        return getattr(db, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CatalogueUnavailable(PanoscError):
@@ -51,17 +57,12 @@ def catalogue_url(url: str | os.PathLike | None = None) -> str:
     if not text:
         text = str(data_dir() / "catalogue.sqlite")
     if "://" in text:
-        try:
-            make_url(text)
-        except ArgumentError as exc:
-            raise InputError(f"not a database URL: {text} ({exc})", field="catalogue") from None
+        if not _URL.match(text):
+            raise InputError(f"not a database URL: {text} (e.g. postgresql+psycopg://user@host/db)",
+                             field="catalogue")
         return text
     path = Path(text).expanduser().resolve()
     return f"sqlite:///{path}"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -80,232 +81,5 @@ class DatasetClaim:
     updated_at: datetime | None = None
 
 
-def _claim(row: DatasetRecord) -> DatasetClaim:
-    return DatasetClaim(rule=row.rule, dataset_key=row.dataset_key, workflow_sha1=row.workflow_sha1,
-                        attempt=row.attempts, run_id=row.run_id, status=row.status, reason=row.reason,
-                        owner=row.owner, claimed_at=row.claimed_at, updated_at=row.updated_at)
-
-
-_MIGRATED: set[str] = set()
-_MIGRATE_LOCK = threading.Lock()
-
-
-def _alembic_config(connection=None):
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", "panosc_cwl.catalogue:migrations")
-    if connection is not None:
-        cfg.attributes["connection"] = connection
-    return cfg
-
-
-def head_revision() -> str:
-    """The newest migration shipped with this version of panosc-cwl."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The migration the database is at (None: an empty database)."""
-    from alembic.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (Alembic ``upgrade head``).
-
-    Several processes may open a new catalogue at once: one of them creates the tables; a loser of
-    that race finds the database at head afterwards and carries on.
-    """
-    from alembic import command
-
-    head = head_revision()
-    if current_revision(engine) == head:
-        return
-    try:
-        with engine.begin() as conn:
-            command.upgrade(_alembic_config(conn), "head")
-    except SQLAlchemyError:
-        if current_revision(engine) != head:
-            raise
-
-
-class Catalogue:
-    """An open run catalogue (use :func:`open_catalogue`)."""
-
-    def __init__(self, url: str, engine: Engine):
-        self.url = url
-        self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    def __repr__(self) -> str:
-        return f"<Catalogue {self.engine.url.render_as_string(hide_password=True)}>"
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> Catalogue:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in one transaction: committed at the end, rolled back on error.
-
-        Database errors surface as :class:`CatalogueUnavailable` when the server cannot be reached.
-        """
-        with self._sessions() as s:
-            try:
-                with s.begin():
-                    yield s
-            except IntegrityError:
-                raise
-            except SQLAlchemyError as exc:
-                if _unreachable(exc):
-                    raise CatalogueUnavailable(f"catalogue {self!r} cannot be reached: {_first_line(exc)}",
-                                               field="catalogue") from exc
-                raise
-
-    # ---------------------------------------------------------------- runs
-    def record_run(self, record: dict) -> None:
-        """Write (or replace) one run's record: a dict as :mod:`panosc_cwl.catalogue.recorder` builds it."""
-        from .records import write_run
-
-        with self.session() as s:
-            write_run(s, record)
-
-    # ---------------------------------------------------------------- datasets (watcher)
-    def claim_dataset(self, rule: str, dataset_key: str, workflow_sha1: str, *, max_attempts: int,
-                      owner: str) -> DatasetClaim | None:
-        """Claim a dataset for processing by ``rule`` with this workflow version, atomically.
-
-        A new dataset is claimed by inserting its row (the unique constraint lets one inserter win);
-        a failed one whose attempts are below ``max_attempts`` is taken over by a conditional UPDATE
-        that counts the attempt. None: another process has it, it succeeded, or its attempts are spent.
-        """
-        now = utcnow()
-        try:
-            with self.session() as s:
-                row = DatasetRecord(rule=rule, dataset_key=dataset_key, workflow_sha1=workflow_sha1,
-                                    status="claimed", attempts=1, owner=owner, claimed_at=now, updated_at=now)
-                s.add(row)
-            return _claim(row)
-        except IntegrityError:
-            pass
-        where = ((DatasetRecord.rule == rule) & (DatasetRecord.dataset_key == dataset_key)
-                 & (DatasetRecord.workflow_sha1 == workflow_sha1))
-        with self.session() as s:
-            res = s.execute(update(DatasetRecord)
-                            .where(where, DatasetRecord.status == "failed", DatasetRecord.attempts < max_attempts)
-                            .values(status="claimed", attempts=DatasetRecord.attempts + 1, owner=owner,
-                                    run_id=None, reason=None, claimed_at=now, updated_at=now)
-                            .execution_options(synchronize_session=False))
-            if res.rowcount != 1:
-                return None
-            row = s.scalars(select(DatasetRecord).where(where)).one()
-            return _claim(row)
-
-    def _dataset_update(self, rule: str, dataset_key: str, workflow_sha1: str, **values) -> None:
-        with self.session() as s:
-            res = s.execute(update(DatasetRecord)
-                            .where(DatasetRecord.rule == rule, DatasetRecord.dataset_key == dataset_key,
-                                   DatasetRecord.workflow_sha1 == workflow_sha1)
-                            .values(updated_at=utcnow(), **values)
-                            .execution_options(synchronize_session=False))
-            if res.rowcount != 1:
-                raise InputError(f"dataset {dataset_key} was never claimed by rule {rule}", field="dataset")
-
-    def dataset_submitted(self, rule: str, dataset_key: str, workflow_sha1: str, run_id: str) -> None:
-        """The claimed dataset's run was submitted as ``run_id``."""
-        self._dataset_update(rule, dataset_key, workflow_sha1, status="submitted", run_id=run_id)
-
-    def dataset_finished(self, rule: str, dataset_key: str, workflow_sha1: str, status: str,
-                         reason: str | None = None) -> None:
-        """The dataset's run ended: ``status`` 'succeeded' or 'failed' (with a one-line ``reason``)."""
-        if status not in ("succeeded", "failed"):
-            raise InputError(f"dataset status must be 'succeeded' or 'failed', not '{status}'", field="status")
-        self._dataset_update(rule, dataset_key, workflow_sha1, status=status, reason=reason)
-
-    def datasets(self, rule: str | None = None, status: str | None = None) -> list[DatasetClaim]:
-        """The ledger's rows (optionally of one rule / status), oldest claim first."""
-        q = select(DatasetRecord).order_by(DatasetRecord.claimed_at, DatasetRecord.id)
-        if rule is not None:
-            q = q.where(DatasetRecord.rule == rule)
-        if status is not None:
-            q = q.where(DatasetRecord.status == status)
-        with self.session() as s:
-            return [_claim(r) for r in s.scalars(q)]
-
-    def in_flight(self, rule: str) -> int:
-        """How many of the rule's datasets are claimed or submitted and not finished (back-pressure)."""
-        with self.session() as s:
-            return s.scalar(select(func.count()).select_from(DatasetRecord)
-                            .where(DatasetRecord.rule == rule, DatasetRecord.status.in_(UNFINISHED))) or 0
-
-    def unfinished_claims(self, rule: str) -> list[DatasetClaim]:
-        """The rule's claimed/submitted datasets: what a restarted watcher must reconcile."""
-        q = (select(DatasetRecord).where(DatasetRecord.rule == rule, DatasetRecord.status.in_(UNFINISHED))
-             .order_by(DatasetRecord.claimed_at, DatasetRecord.id))
-        with self.session() as s:
-            return [_claim(r) for r in s.scalars(q)]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _unreachable(exc: BaseException) -> bool:
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; an SQLite file's folder is created, and writers wait (not fail) for a lock."""
-    u = make_url(url)
-    kwargs: dict = {"pool_pre_ping": True}
-    if u.get_backend_name() == "sqlite" and u.database:
-        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    if u.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 60}
-    return create_engine(u, **kwargs)
-
-
-def open_catalogue(url: str | os.PathLike | None = None) -> Catalogue:
-    """Open (and create or migrate) the catalogue at ``url``, ``$PANOSC_CWL_CATALOGUE`` or the SQLite default.
-
-    Records queued while the catalogue could not be reached (the outbox) are written now.
-    CatalogueUnavailable when the database cannot be reached.
-    """
-    text = catalogue_url(url)
-    engine = make_engine(text)
-    try:
-        with _MIGRATE_LOCK:
-            if text not in _MIGRATED:
-                migrate(engine)
-                _MIGRATED.add(text)
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        if _unreachable(exc):
-            shown = make_url(text).render_as_string(hide_password=True)
-            raise CatalogueUnavailable(f"catalogue {shown} cannot be reached: {_first_line(exc)}",
-                                       field="catalogue") from None
-        raise
-    cat = Catalogue(text, engine)
-    from .outbox import flush
-
-    flush(cat)
-    return cat
-
-
-__all__ = ["Base", "Catalogue", "CatalogueUnavailable", "DatasetClaim", "catalogue_url", "data_dir", "head_revision",
+__all__ = ["Catalogue", "CatalogueUnavailable", "DatasetClaim", "catalogue_url", "data_dir", "head_revision",
            "migrate", "open_catalogue"]

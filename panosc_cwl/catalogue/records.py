@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from .models import InputRecord, OutputRecord, RunRecord, StatusChange, StepRecord
@@ -16,6 +17,7 @@ from .models import InputRecord, OutputRecord, RunRecord, StatusChange, StepReco
 RUN_FIELDS = ("user", "host", "workflow_path", "workflow_sha1", "job_path", "job", "runner", "batch_system",
               "profile", "status", "outdir", "provenance", "log", "error")
 TIME_FIELDS = ("submitted", "started", "ended")
+CHILDREN = (InputRecord, OutputRecord, StepRecord, StatusChange)
 
 
 def to_dt(t: float | None) -> datetime | None:
@@ -27,28 +29,41 @@ def from_dt(d: datetime | None) -> float | None:
 
 
 def write_run(s: Session, rec: dict[str, Any]) -> bool:
-    """Insert or replace the run ``rec['id']``; False when the catalogue already holds a newer snapshot."""
-    row = s.get(RunRecord, rec["id"])
+    """Insert or replace the run ``rec['id']``; False when the catalogue already holds a newer snapshot.
+
+    The run's rows in the child tables are replaced by two statements each (one DELETE, one
+    multi-row INSERT), not row by row through the relationships: a run is rewritten at every change.
+    """
+    run_id = rec["id"]
+    row = s.get(RunRecord, run_id)
     revision = int(rec.get("revision") or 0)
     if row is None:
-        row = RunRecord(id=rec["id"])
+        row = RunRecord(id=run_id)
         s.add(row)
     elif (row.revision or 0) > revision:
         return False
+    else:
+        for model in CHILDREN:
+            s.execute(delete(model).where(model.run_id == run_id))
     for key in RUN_FIELDS:
         setattr(row, key, rec.get(key))
     for key in TIME_FIELDS:
         setattr(row, key, to_dt(rec.get(key)))
     row.revision = revision
-    row.inputs = [InputRecord(name=i["name"], path=i["path"], sha1=i.get("sha1"), size=i.get("size"))
-                  for i in rec.get("inputs") or []]
-    row.outputs = [OutputRecord(name=o["name"], path=o["path"], sha1=o.get("sha1"), size=o.get("size"))
-                   for o in rec.get("outputs") or []]
-    row.steps = [StepRecord(seq=n, name=st["name"], status=st["status"], start=to_dt(st.get("start")),
-                            end=to_dt(st.get("end")), batch_job_id=st.get("batch_job_id"))
-                 for n, st in enumerate(rec.get("steps") or [])]
-    row.status_changes = [StatusChange(seq=n, status=c["status"], at=to_dt(c["at"]))
-                          for n, c in enumerate(rec.get("status_changes") or [])]
+    s.flush()  # the run row before its children (foreign keys)
+    files = [(InputRecord, rec.get("inputs")), (OutputRecord, rec.get("outputs"))]
+    for model, items in files:
+        if items:
+            s.execute(insert(model), [{"run_id": run_id, "name": i["name"], "path": i["path"], "sha1": i.get("sha1"),
+                                       "size": i.get("size")} for i in items])
+    if rec.get("steps"):
+        s.execute(insert(StepRecord), [{"run_id": run_id, "seq": n, "name": st["name"], "status": st["status"],
+                                        "start": to_dt(st.get("start")), "end": to_dt(st.get("end")),
+                                        "batch_job_id": st.get("batch_job_id")}
+                                       for n, st in enumerate(rec["steps"])])
+    if rec.get("status_changes"):
+        s.execute(insert(StatusChange), [{"run_id": run_id, "seq": n, "status": c["status"], "at": to_dt(c["at"])}
+                                         for n, c in enumerate(rec["status_changes"])])
     return True
 
 
