@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -46,6 +47,13 @@ EventCallback = Callable[[str, Any], None]
 
 class RunFailed(RunnerError):
     """A submitted run ended without success; the message names the runner log."""
+
+
+class RunExists(InputError):
+    """:func:`submit` was given a ``run_id`` that the runs folder already holds (someone started it)."""
+
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
 
 
 @dataclass
@@ -85,6 +93,19 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _create_exclusive(path: Path, text: str) -> bool:
+    """Write ``path`` whole, only if it does not exist yet (atomic, also between hosts on NFS)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _proc_start(pid: int) -> str | None:
@@ -609,7 +630,8 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
            runner: str | None = None, profile: str | None = None, outdir: str | os.PathLike | None = None,
            provenance: bool | str | os.PathLike = True, preflight: bool = True, overwrite: bool = False,
            reference_above: str | int = "100M", on_event: EventCallback | None = None,
-           catalogue: str | os.PathLike | bool | None = None, **runner_options: Any) -> Run:
+           catalogue: str | os.PathLike | bool | None = None, run_id: str | None = None,
+           **runner_options: Any) -> Run:
     """Start a workflow run in the background and return its :class:`Run` at once.
 
     ``job``: a YAML/JSON job file, or a dict (File/Directory inputs may be plain paths).
@@ -617,6 +639,9 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     ``./panosc-runs/<id>``. ``provenance``: True (bundle in ``OUTDIR/provenance``), a bundle folder, or
     False. ``catalogue``: where the run is recorded (a path or database URL; default
     ``$PANOSC_CWL_CATALOGUE`` or the user's SQLite catalogue; False: not recorded).
+    ``run_id``: the run's id, chosen by the caller (the watcher derives it from the dataset, so a
+    restarted watcher finds the run again); a run with that id already in the runs folder raises
+    :class:`RunExists` and starts nothing.
     ``runner_options``: ``batch_system``, ``retry_count``, ``restart``, ``job_store``,
     ``extra_args``, ``env``. Cheap mistakes (unknown runner, missing workflow) raise here; the rest
     (validation, runner failure) surfaces in :meth:`Run.wait`.
@@ -641,7 +666,10 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     if prof is not None and not BACKENDS[runner].uses_profiles:
         title = BACKENDS[PROFILE_RUNNER].title
         raise InputError(f"profile '{prof.name}' configures {title}; use --runner {PROFILE_RUNNER}", field="profile")
-    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    chosen_id = run_id is not None
+    if chosen_id and not _RUN_ID.match(str(run_id)):
+        raise InputError(f"run id '{run_id}' must be letters, digits, '_', '.', '-' (at most 151)", field="run_id")
+    run_id = str(run_id) if chosen_id else time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
     outdir_text = str(outdir) if outdir is not None else str(Path("panosc-runs") / run_id)
     out = Path(outdir_text).resolve()
     batch_system = runner_options.get("batch_system") or (prof.batch_system if prof else "single_machine")
@@ -660,12 +688,15 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     folder = runs_dir()
     (folder / "by-outdir").mkdir(parents=True, exist_ok=True)
     run = Run(state, owner=True)
+    if chosen_id and not _create_exclusive(run.state_path, json.dumps(state, indent=1, default=str)):
+        raise RunExists(f"run {run_id} already exists in {folder}", field="run_id")  # nothing recorded, nothing run
     if catalogue is not False:
         from .catalogue.recorder import Recorder
 
         notify = (lambda msg: on_event("note", msg)) if on_event is not None else None
         run._recorder = Recorder(None if catalogue is True else catalogue, notify)
-    run._save()
+    if not chosen_id:
+        run._save()
     _write_atomic(folder / "by-outdir" / _outdir_key(out), run_id)
     pipeline = _Pipeline(run, opts, on_event)
     run._thread = threading.Thread(target=pipeline, name=f"panosc-run-{run_id}", daemon=True)

@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__
 from ..exceptions import PanoscError
-from . import facility, imaging, notebook, powder, provenance, run, runs
+from . import facility, imaging, notebook, powder, provenance, run, runs, watch
 from .common import PROG, OneLineParser, _err
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     facility.add_parsers(sub)
     imaging.add_parsers(sub)
     runs.add_parsers(sub)
+    watch.add_parsers(sub)
     return parser
 
 
