@@ -288,9 +288,18 @@ def save_prov_document(doc, bundle: Path) -> None:
 
 
 
-def default_bundle_dir(outdir: Path) -> Path:
-    """Where ``panosc-cwl run`` puts the bundle: ``<outdir>/provenance`` (see :func:`claim_bundle_dir`)."""
-    return outdir / "provenance"
+def default_bundle_dir(outdir: Path, overwrite: bool = False) -> Path:
+    """Where ``panosc-cwl run`` puts the bundle: ``<outdir>/provenance``.
+
+    That folder, or the first numbered one (``provenance-2``...) that holds no complete bundle: a
+    complete bundle (another tool's run into the same folder) is kept, unless ``overwrite``.
+    """
+    cand = outdir / "provenance"
+    i = 1
+    while not overwrite and bundle_state(cand) == "complete":
+        i += 1
+        cand = outdir / f"provenance-{i}"
+    return cand
 
 
 def bundle_state(path: Path) -> str:
