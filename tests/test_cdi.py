@@ -162,14 +162,7 @@ def test_cohere_cli_reconstructs_2d_object(tmp_path, data2d):
         assert "cohere-core" in h5["entry_1/program_name"][()].decode()
 
 
-def test_cdi_workflow_under_cwltool(tmp_path):
-    job = {"shape": [96, 96], "photons": 1e9, "seed": 2, "nb_hio": 400, "nb_er": 100, "nb_run": 5}
-    out = _cwltool(ROOT / "cwl/workflows/cdi.cwl", job, tmp_path / "out")
-    err = json.loads(Path(out["error"]["path"]).read_text())
-    print(f"cdi.cwl (cohere-core, 96^2): error {err['error']:.4f}")
-    assert err["error"] < 0.05
-    assert Path(out["plot"]["path"]).read_bytes()[:4] == b"\x89PNG"
-    assert read_reconstruction(out["reconstruction"]["path"]).shape == (96, 96)
+# cdi.cwl with its example job (jobs/cdi-2d.yml): tests/test_examples_as_documented.py
 
 
 # ---------------------------------------------------------------- bad input
