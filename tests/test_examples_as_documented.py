@@ -207,7 +207,7 @@ def _check_euxfel(clone, out: Path, proc) -> None:
     raw = clone["root"] / "data/euxfel/raw"
     truth = json.loads(next(raw.glob("*-truth.json")).read_text())
     mock = MockRun(**{f.name: truth[f.name] for f in fields(MockRun) if f.name in truth})
-    _check_outputs(out, {"truth": mock})
+    _check_outputs(out, {"truth": mock, "geometry": clone["root"] / "data/euxfel/agipd.geom", "run": raw / "r0238"})
     # the stack-modules example job on the workflow's corrected modules, its last documented line
     # (the line before it runs this same workflow into data/euxfel/modules: linked here instead)
     (clone["root"] / "data/euxfel/modules").symlink_to(out)
