@@ -41,7 +41,8 @@ class GpuPlan:
             names = ", ".join(self.steps)
             what = f"step{'s' if len(self.steps) > 1 else ''} {names}"
             if self.batch and self.overrides:
-                out.append(f"GPU: {what} ask the batch system for a GPU ({self.overrides.name})")
+                verb = "ask" if len(self.steps) > 1 else "asks"
+                out.append(f"GPU: {what} {verb} the batch system for a GPU ({self.overrides.name})")
             elif self.overrides:
                 out.append(f"GPU: {self.gpus} here (CUDA {self.cuda}): {what} may use it")
             else:

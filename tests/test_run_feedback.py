@@ -94,7 +94,7 @@ def test_validate_reports_the_gpu_situation_before_anything_runs(tmp_path, fake_
     gpu = _cli(["validate", str(TOMO), job], tmp_path, extra_path=fake_nvidia_smi)
     assert "GPU: 1 here (CUDA 12.0): step reconstruct may use it" in gpu.stdout.splitlines(), gpu.stdout
     batch = _cli(["validate", str(TOMO), job, "--profile", "ci-local"], tmp_path)
-    assert "GPU: step reconstruct ask the batch system for a GPU (gpu-overrides.yml)" in batch.stdout, batch.stdout
+    assert "GPU: step reconstruct asks the batch system for a GPU (gpu-overrides.yml)" in batch.stdout, batch.stdout
 
 
 def test_gpu_request_goes_to_the_runner_only_where_a_gpu_can_be_had(tmp_path, fake_nvidia_smi, monkeypatch):
