@@ -46,7 +46,15 @@ EventCallback = Callable[[str, Any], None]
 
 
 class RunFailed(RunnerError):
-    """A submitted run ended without success; the message names the runner log."""
+    """A submitted run ended without success; the message is one line with the real cause and the log.
+
+    :attr:`failure` (a :class:`panosc_cwl.runners.Failure`: step, cause, log_path) when the runner ran
+    and failed; None when the run failed before (validation, provenance set-up).
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, location: str | None = None, failure=None):
+        super().__init__(message, field=field, location=location)
+        self.failure = failure
 
 
 class RunExists(InputError):
@@ -276,6 +284,14 @@ class Run:
         return self._get("error")
 
     @property
+    def failure(self):
+        """Where and why the runner failed (:class:`panosc_cwl.runners.Failure`), else None."""
+        from .runners import Failure
+
+        rec = self._get("failure")
+        return Failure(rec["step"], rec["cause"], Path(rec["log_path"]), rec.get("returncode")) if rec else None
+
+    @property
     def batch_job_ids(self) -> list[str]:
         return [s["batch_job_id"] for s in self._get("steps") or [] if s.get("batch_job_id")]
 
@@ -347,7 +363,7 @@ class Run:
         if self.status == "failed":
             if isinstance(self._error, PanoscError):
                 raise self._error
-            raise RunFailed(self.error or "failed", field="run")
+            raise RunFailed(self.error or "failed", field="run", failure=self.failure)
         return self
 
     def cancel(self, timeout: float = 60.0) -> Run:
@@ -475,6 +491,7 @@ class _Options:
     job_store: str | None
     extra_args: list[str]
     env: dict[str, str]
+    allow_unknown: bool = False
 
 
 class _Pipeline:
@@ -502,7 +519,11 @@ class _Pipeline:
         except BaseException as exc:  # noqa: BLE001 - every failure ends the run, one line in the state
             cancelled = run._cancel_requested or (runs_dir() / f"{run.id}.cancel").exists()
             if isinstance(exc, RunnerError) and not isinstance(exc, RunFailed):
-                exc = RunFailed(str(exc), field=exc.field, location=exc.location)
+                failure = getattr(exc, "failure", None)
+                exc = RunFailed(str(exc), field=exc.field, location=exc.location, failure=failure)
+                if failure is not None:
+                    st["failure"] = {"step": failure.step, "cause": failure.cause,
+                                     "log_path": str(failure.log_path), "returncode": failure.returncode}
             elif not isinstance(exc, PanoscError):
                 exc = RunFailed(f"internal error: {type(exc).__name__}: {exc}", field="run")
             run._error = exc
@@ -546,6 +567,12 @@ class _Pipeline:
             reference_above = parse_size(o.reference_above)
         if o.preflight:
             self._preflight(req)
+        from .gpu import plan
+
+        gpu = plan(o.workflow, batch_system=o.batch_system)
+        req.gpu_overrides = gpu.overrides
+        for line in gpu.notes():
+            self.emit("note", line)
         bundle = None
         if o.provenance:
             refusal = backend.provenance_refusal(req)
@@ -554,7 +581,11 @@ class _Pipeline:
             else:
                 from .provenance.record import prepare
 
-                bundle = prepare(req, None if o.provenance is True else o.provenance)
+                notes: list[str] = []
+                bundle = prepare(req, None if o.provenance is True else o.provenance, overwrite=o.overwrite,
+                                 notes=notes)
+                for line in notes:
+                    self.emit("note", line)
         cmd = build_command(req)
         self.emit("command", cmd)
         if run._cancel_requested or (runs_dir() / f"{run.id}.cancel").exists():
@@ -569,7 +600,14 @@ class _Pipeline:
         if run._cancel_requested:  # cancelled while the runner was being started
             rp.stop(signal.SIGTERM)
         st["steps_total"] = _step_total(o.workflow)  # while the runner starts up (cached after pre-flight)
-        result = rp.wait()
+        try:
+            result = rp.wait()
+        except BaseException:
+            if bundle is not None:  # half a bundle must not look like the record of a run: none at all
+                import shutil
+
+                shutil.rmtree(bundle, ignore_errors=True)
+            raise
         st["runner_seconds"] = rp.seconds
         self.emit("finished", (time.monotonic() - t0, result.log_path))
         if bundle is not None:
@@ -590,7 +628,7 @@ class _Pipeline:
         roots = profile.roots() if profile is not None and getattr(profile, "allowed_roots", None) else None
         try:
             report = preflight(req.workflow, req.job, outdir=self.opts.outdir_text, overwrite=self.opts.overwrite,
-                               allowed_roots=roots)
+                               allowed_roots=roots, allow_unknown=self.opts.allow_unknown)
         except ValidationError as exc:
             for issue in exc.report.warnings + exc.report.errors:
                 self.emit("issue", issue)
@@ -631,7 +669,7 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
            provenance: bool | str | os.PathLike = True, preflight: bool = True, overwrite: bool = False,
            reference_above: str | int = "100M", on_event: EventCallback | None = None,
            catalogue: str | os.PathLike | bool | None = None, run_id: str | None = None,
-           **runner_options: Any) -> Run:
+           allow_unknown: bool = False, **runner_options: Any) -> Run:
     """Start a workflow run in the background and return its :class:`Run` at once.
 
     ``job``: a YAML/JSON job file, or a dict (File/Directory inputs may be plain paths).
@@ -642,8 +680,10 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
     ``run_id``: the run's id, chosen by the caller (the watcher derives it from the dataset, so a
     restarted watcher finds the run again); a run with that id already in the runs folder raises
     :class:`RunExists` and starts nothing.
+    ``allow_unknown``: run a job that names inputs the workflow does not have (else an error).
     ``runner_options``: ``batch_system``, ``retry_count``, ``restart``, ``job_store``,
-    ``extra_args``, ``env``. Cheap mistakes (unknown runner, missing workflow) raise here; the rest
+    ``extra_args`` (given to the runner as they are, e.g. ``["--parallel"]``), ``env``. Cheap
+    mistakes (unknown runner, missing workflow) raise here; the rest
     (validation, runner failure) surfaces in :meth:`Run.wait`.
     """
     from .runners import BACKENDS, PROFILE_RUNNER, default_runner
@@ -678,13 +718,13 @@ def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, An
                     provenance=provenance, preflight=preflight, overwrite=overwrite, reference_above=reference_above,
                     retry_count=runner_options.get("retry_count"), restart=bool(runner_options.get("restart")),
                     job_store=runner_options.get("job_store"), extra_args=list(runner_options.get("extra_args") or []),
-                    env=dict(runner_options.get("env") or {}))
+                    env=dict(runner_options.get("env") or {}), allow_unknown=allow_unknown)
     state = {"version": STATE_VERSION, "id": run_id, "status": "queued", "workflow": str(Path(workflow).resolve()),
              "job": None if isinstance(job, Mapping) or job is None else str(Path(job).resolve()),
              "outdir": str(out), "runner": runner, "batch_system": batch_system, "profile": profile,
              "host": socket.gethostname(), "owner_pid": os.getpid(), "owner_start": _proc_start(os.getpid()), "pid": None, "pgid": None,
              "submitted": time.time(), "started": None, "ended": None, "steps": [], "steps_total": None,
-             "outputs": {}, "provenance": None, "error": None}
+             "outputs": {}, "provenance": None, "error": None, "failure": None}
     folder = runs_dir()
     (folder / "by-outdir").mkdir(parents=True, exist_ok=True)
     run = Run(state, owner=True)

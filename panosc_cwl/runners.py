@@ -45,6 +45,8 @@ class RunRequest:
     retry_count: int | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    #: stock ``--overrides`` file with the GPU requests (panosc_cwl.gpu), where a GPU can be had
+    gpu_overrides: Path | None = None
     #: a facility profile (panosc_cwl.profiles.Profile): partition, time, memory, sbatch args, job store
     profile: object | None = None
 
@@ -84,6 +86,59 @@ class StepEvent:
     batch_id: str | None = None  # the batch system's own job id (SLURM), when the line names one
     job_id: str | None = None  # the runner's own id of the job (Toil's batch system ID)
     kind: str | None = None  # cwltool: "step" (a workflow step) or "job" (a tool run)
+
+
+@dataclass
+class Failure:
+    """Why a run failed, as data: the failing step, the real cause (a tool's last error line, or the
+    requirement the runner could not meet) and the full log."""
+
+    step: str | None
+    cause: str
+    log_path: Path
+    returncode: int | None = None
+
+    def one_line(self) -> str:
+        where = f"step {self.step} failed: " if self.step else ""
+        return " ".join(f"{where}{self.cause} (log: {self.log_path})".split())
+
+
+class RunFailedError(RunnerError):
+    """The runner ran and failed; :attr:`failure` says where and why."""
+
+    def __init__(self, failure: Failure):
+        self.failure = failure
+        super().__init__(failure.one_line(), field="run")
+
+
+#: A line that states a cause, best first: our tools' one-line errors, runner refusals, exceptions.
+_CAUSES = [
+    re.compile(r"panosc-cwl: error: (.+)"),
+    re.compile(r"(Could not satisfy \w+)"),
+    re.compile(r"(requesting \[.*\] accelerators.*could not be provided\.?)"),
+    re.compile(r"(cannot be run, requests more resources.*)"),
+    re.compile(r"^((?:[\w.]+\.)?(?!WorkflowException)\w*(?:Error|Exception): .+)"),
+    re.compile(r"(?:Job error:|Workflow error[^:]*:|\bERROR\b)\s*(.+)"),
+]
+_LOG_PREFIX = re.compile(r"^\s*(\[[^\]]*\]\s*)+(?=\S)")  # Toil's "[time] [thread] [E] [logger] "
+_NOISE = re.compile(r"permanentFail|temporaryFail|try again with --debug|Final process status|"
+                    r"Output is missing expected field|Exiting the worker|Worker crashed|contains \d+ failed jobs")
+
+
+def failure_cause(lines: list[str]) -> str | None:
+    """The most telling cause in a runner's log lines (ANSI already stripped), or None."""
+    clean = [_LOG_PREFIX.sub("", ln).strip() if not ln.lstrip().startswith("panosc-cwl:") else ln.strip()
+             for ln in lines]
+    for rx in _CAUSES:
+        for i in range(len(clean) - 1, -1, -1):
+            m = rx.search(clean[i])
+            if not m or _NOISE.search(clean[i]):
+                continue
+            cause = m.group(1).strip()
+            if cause.endswith(":") and i + 1 < len(clean) and clean[i + 1]:
+                cause = f"{cause} {clean[i + 1]}"  # "Job error:" / "Workflow error:" name the cause next
+            return cause[:400]
+    return None
 
 
 class Backend:
@@ -131,6 +186,25 @@ class Backend:
     def step_event(self, line: str) -> StepEvent | None:
         """A step start/end (and batch job id) in one log line of this runner, else None."""
         return None
+
+    # -- failure
+    def failure(self, lines: list[str], returncode: int, log_path: Path) -> Failure:
+        """Where and why a failed run failed, from its log lines: the first step that failed (else the
+        last one still running) and :func:`failure_cause`."""
+        running: list[str] = []
+        failed = None
+        for line in lines:
+            ev = self.step_event(line)
+            if ev is None:
+                continue
+            if ev.state == "running" and ev.name not in running:
+                running.append(ev.name)
+            elif ev.state == "failed" and failed is None:
+                failed = ev.name
+            elif ev.state == "success" and ev.name in running:
+                running.remove(ev.name)
+        cause = failure_cause(lines) or f"{self.executable} exited with {returncode}"
+        return Failure(failed or (running[-1] if running else None), cause, log_path, returncode)
 
     # -- cancel
     def cancel(self, pgid: int | None, batch_ids: list[str], *, grace: float = 30.0) -> list[str]:
@@ -225,6 +299,8 @@ class Cwltool(Backend):
         argv = [tool_path("cwltool"), "--outdir", str(req.outdir)]
         if req.provenance:
             argv += ["--provenance", str(req.provenance)]
+        if req.gpu_overrides:
+            argv += ["--overrides", str(req.gpu_overrides)]
         argv += req.extra_args + [str(req.workflow)]
         if req.job:
             argv.append(str(req.job))
@@ -248,7 +324,8 @@ class Cwltool(Backend):
 _TOIL_ISSUED = re.compile(r"Issued job 'CWLJob' (\S+) \S+ v\d+ with job batch system ID: (\d+)")
 _TOIL_QUEUED = re.compile(r"Job (\S+) with batch system ID (\d+) queued as job (\S+)")
 _TOIL_DONE = re.compile(r"CWL step complete: (\S+)")
-_TOIL_FAILED = re.compile(r"Job failed with exit value [^:]*: '[^']*' (\S+)|Job '[^']*' (\S+) \S+ v\d+ is completely failed")
+_TOIL_FAILED = re.compile(r"Job failed with exit value [^:]*: '[^']*' (\S+)|Job '[^']*' (\S+) \S+ v\d+ is completely failed"
+                          r"|Log from job \"'CWLJob' (\S+)")
 
 
 def _toil_step(job_name: str) -> str:
@@ -285,6 +362,8 @@ class Toil(Backend):
             argv += ["--retryCount", str(retry_count)]
         if prof:
             argv += prof.toil_args()
+        if req.gpu_overrides:
+            argv += ["--overrides", str(req.gpu_overrides)]
         # no --provenance: Toil 9.6 fails with --restart --provenance, and its bag is thin; the bundle
         # is built after the run (complete_bundle), the same for a first run and a restart
         argv += req.extra_args + [str(req.workflow)]
@@ -321,7 +400,7 @@ class Toil(Backend):
         if m := _TOIL_DONE.search(line):
             return StepEvent(_toil_step(m.group(1)), "success")
         if m := _TOIL_FAILED.search(line):
-            return StepEvent(_toil_step(m.group(1) or m.group(2)), "failed")
+            return StepEvent(_toil_step(m.group(1) or m.group(2) or m.group(3)), "failed")
         return None
 
     def cancel(self, pgid: int | None, batch_ids: list[str], *, grace: float = 30.0) -> list[str]:
@@ -415,13 +494,14 @@ class RunnerProcess:
         """Stream the log to the end; the outputs, or RunnerError / KeyboardInterrupt."""
         proc, log, cmd = self.proc, self._log, self.command
         assert proc is not None and proc.stderr is not None
-        first_error = ""
+        lines: list[str] = []
         try:
             for line in proc.stderr:
                 log.write(line)
                 line = ANSI.sub("", line.rstrip("\n"))
-                if not first_error and re.search(r"\b(ERROR|CRITICAL)\b|Error:|Exception", line):
-                    first_error = " ".join(line.split())
+                lines.append(line)
+                if len(lines) > 20000:  # the cause is near the end, or in the first failed step's lines
+                    del lines[1000:11000]
                 if self.on_line:
                     self.on_line(line)
             rc = proc.wait()
@@ -444,8 +524,7 @@ class RunnerProcess:
             except json.JSONDecodeError:
                 outputs = {}
         if rc != 0:
-            hint = f": {first_error}" if first_error else ""
-            raise RunnerError(f"{Path(cmd.argv[0]).name} exited with {rc}{hint} (full log: {log_path})", field="run")
+            raise RunFailedError(backend_for(self.req).failure(lines, rc, log_path))
         return RunResult(cmd, rc, outputs, log_path)
 
 

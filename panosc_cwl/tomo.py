@@ -325,7 +325,7 @@ def reconstruct_cpu(config: str | os.PathLike, output: str | os.PathLike, overwr
         entry.attrs["default"] = "reconstruction/results"
         rec = entry.create_group("reconstruction")
         rec.attrs["NX_class"] = "NXprocess"
-        rec["program"] = "nabu (CPU: nabu pre-processing and CoR, scikit-image FBP)"
+        rec["program"] = CPU_PROGRAM
         rec["version"] = _nabu_version()
         rec["date"] = now_iso()
         res = rec.create_group("results")
@@ -492,6 +492,23 @@ def make_nabu_config(dataset: str | os.PathLike, output: str | os.PathLike, opts
 
 
 # ---------------------------------------------------------------- reading results, scoring
+#: ``reconstruction/program`` of a volume the CPU path made: names the code that ran, not nabu's GPU path
+CPU_PROGRAM = "CPU path (no GPU): nabu pre-processing and CoR, scikit-image FBP"
+
+
+def read_program(path: str | os.PathLike) -> str:
+    """The code path that made a volume: the ``reconstruction/program`` its NXprocess records."""
+    import h5py
+
+    with h5py.File(require_file(path, "reconstruction"), "r") as h5:
+        for name, group in h5.items():
+            prog = group.get("reconstruction/program") if isinstance(group, h5py.Group) else None
+            if prog is not None:
+                value = prog[()]
+                return value.decode() if isinstance(value, bytes) else str(value)
+    return "nabu"
+
+
 def read_volume(path: str | os.PathLike) -> np.ndarray:
     """The reconstructed volume (z, y, x) of nabu's HDF5 output (``/entry*/reconstruction/results/data``)."""
     import h5py
@@ -573,7 +590,9 @@ def plot_slice(rec_path: str | os.PathLike, output: str | os.PathLike, truth_pat
 
     vol = read_volume(rec_path)
     k = vol.shape[0] // 2
-    panels = [("nabu reconstruction", vol[k])]
+    program = read_program(rec_path)
+    label = "CPU reconstruction (scikit-image FBP, no GPU)" if program == CPU_PROGRAM else f"{program} reconstruction"
+    panels = [(label, vol[k])]
     title = Path(rec_path).name
     if truth_path:
         score = score_reconstruction(rec_path, truth_path)

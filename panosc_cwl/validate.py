@@ -671,8 +671,11 @@ def _check_links(chk: _Checker, path: Path, pos: tuple[int, int], fld: str, stag
 # ------------------------------------------------------------------ entry points
 def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
                  allowed_roots: Sequence[str | os.PathLike] | None = None, relax_path_checks: bool = False,
-                 job_label: str | None = None) -> Report:
+                 job_label: str | None = None, allow_unknown: bool = False) -> Report:
     """Check ``job`` against ``process`` and return every problem found (never raises for job errors).
+
+    An input name the process does not have is an error (the runner would drop the value and run
+    with the default), a warning with ``allow_unknown``.
 
     Raises InputError only when the CWL document itself cannot be loaded.
     """
@@ -696,7 +699,11 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
         if key not in info.inputs:
             close = difflib.get_close_matches(str(key), list(info.inputs), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            chk.add(_key_pos(data, key, (1, 1)), str(key), f"unknown input, ignored by the runner{hint}", "warning")
+            if allow_unknown:
+                chk.add(_key_pos(data, key, (1, 1)), str(key), f"unknown input, ignored by the runner{hint}", "warning")
+            else:
+                chk.add(_key_pos(data, key, (1, 1)), str(key),
+                        f"unknown input{hint} (--allow-unknown runs without it)")
     for name, spec in info.inputs.items():
         value = data.get(name)
         optional = isinstance(spec.type, list) and "null" in spec.type
@@ -817,14 +824,15 @@ def existing_outputs(process: str | os.PathLike, job_values: dict[str, Any], out
 
 
 def preflight(process: str | os.PathLike, job: str | os.PathLike | None, *, outdir: str | os.PathLike | None = None,
-              overwrite: bool = False, allowed_roots: Sequence[str | os.PathLike] | None = None) -> Report:
+              overwrite: bool = False, allowed_roots: Sequence[str | os.PathLike] | None = None,
+              allow_unknown: bool = False) -> Report:
     """Everything ``panosc-cwl run`` checks before submitting: the job, then outputs it would overwrite.
 
     Raises :class:`ValidationError` (with every issue) or :class:`OutputExistsError`.
     """
     from .exceptions import OutputExistsError
 
-    report = check_job(process, job, allowed_roots=allowed_roots)
+    report = check_job(process, job, allowed_roots=allowed_roots, allow_unknown=allow_unknown)
     if outdir is not None and not overwrite:
         hits = existing_outputs(process, report.values, outdir)
         if hits:

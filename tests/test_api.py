@@ -130,7 +130,10 @@ def test_failures_are_one_line_errors(small, tmp_path):
     with pytest.raises(RunFailed) as err:
         failing.wait(timeout=300)
     msg = err.value.one_line()
-    assert "exited with" in msg and str(tmp_path / "fail" / "runner.log") in msg and "\n" not in msg
+    # one line: the failing step, the tool's own error (not just an exit code), the log
+    assert msg.startswith("run: step pyfai-integrate1d failed: dataset: '/no/such/data' not found"), msg
+    assert msg.endswith(f"(log: {tmp_path / 'fail' / 'runner.log'})") and "\n" not in msg
+    assert err.value.failure.step == "pyfai-integrate1d" and failing.failure == err.value.failure
     assert failing.status == "failed" and Run.attach(failing.id).status == "failed"
     with pytest.raises(PanoscError, match="unknown runner"):
         panosc_cwl.submit(TOOL1D, {}, runner="nope")

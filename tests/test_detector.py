@@ -3,13 +3,11 @@ library and through the notebooks run as a CWL workflow scattered over modules."
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
@@ -104,30 +102,5 @@ def test_bad_inputs_are_one_line(tmp_path):
     assert "at least 2 dark frames" in str(info.value)
 
 
-def test_workflow_runs_notebooks_per_module(tmp_path):
-    """detector-calibration-simulated.cwl: simulate -> (dark-calibration -> correct) x modules, cwltool."""
-    out = tmp_path / "out"
-    job = tmp_path / "job.yml"  # jobs/detector-calibration-simulated.yml, smaller
-    job.write_text((ROOT / "jobs/detector-calibration-simulated.yml").read_text()
-                   .replace("modules: 4", "modules: 2").replace("[64, 64]", "[48, 64]").replace("seed: 0", "seed: 5"))
-    proc = subprocess.run([str(BIN / "cwltool"), "--parallel", "--outdir", str(out),
-                           str(ROOT / "cwl/workflows/detector-calibration-simulated.cwl"), str(job)],
-                          capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    outputs = json.loads(proc.stdout)
-    names = {k: [Path(f["path"]).name for f in v] for k, v in outputs.items()}
-    assert names["constants"] == ["darks_m00-constants.nxs", "darks_m01-constants.nxs"]
-    assert names["corrected"] == ["data_m00-corrected.h5", "data_m01-corrected.h5"]
-    assert names["calibration_reports"] == ["darks_m00-calibration.html", "darks_m01-calibration.html"]
-    for m in range(2):
-        truth = read_truth(out / f"truth_m{m:02d}.h5")
-        consts = read_constants(out / f"darks_m{m:02d}-constants.nxs")
-        assert consts.module == m and consts.offset.shape == (48, 64)
-        check_constants(consts.offset, consts.noise, consts.bad_pixels, truth, N_DARKS)
-        with h5py.File(out / f"data_m{m:02d}-corrected.h5") as h5:
-            corrected = h5["entry/data/data"][()]
-            assert h5.attrs["default"] == "entry" and h5["entry/instrument/detector/pixel_mask"].shape == (48, 64)
-        good = consts.bad_pixels == 0
-        assert abs(np.mean(corrected.mean(axis=0)[good] - truth.signal[good])) < 1.0
-        html = (out / f"darks_m{m:02d}-calibration.html").read_text()
-        assert "data:image/png;base64" in html and "hot (offset too high)" in html
+# detector-calibration(-simulated).cwl with their example jobs, per module against the truth:
+# tests/test_examples_as_documented.py (check_constants above)

@@ -326,7 +326,7 @@ def test_hostile_strings_reach_the_tool_verbatim(small: Path, tmp_path: Path):
         assert f"'{value}' not found in ceo2.h5".replace("\n", " ") in " ".join(log.split("\n")) \
             or repr(value)[1:-1] in log, (value, log[-2000:])
         assert (canary / "keep").read_text() == "precious", value
-        assert "exited with" in str(err.value)
+        assert "step pyfai-integrate1d failed: dataset: " in str(err.value) and "(log: " in str(err.value)
 
 
 def test_hostile_file_names_are_plain_arguments(small: Path, tmp_path: Path):

@@ -2,8 +2,9 @@
 against the phantom, the workflow under cwltool, and both GPU-hinted tools (PyNX, nabu) submitted
 through Toil to the project's real SLURM with a GPU request.
 
-nabu-reconstruct.cwl carries a ``cwltool:CUDARequirement`` hint, which cwltool checks with
-``nvidia-smi`` even as a hint: the conftest stand-in for nvidia-smi goes on PATH for those runs.
+nabu-reconstruct.cwl carries no GPU request (cwltool would check a ``cwltool:CUDARequirement`` hint
+with ``nvidia-smi`` and refuse it here); cwl/gpu-overrides.yml holds it, given with ``--overrides`` on
+SLURM (where the conftest stand-in for nvidia-smi satisfies cwltool's in-job check).
 Here (no CUDA, no OpenCL FFT) the tool takes its CPU path: nabu reads the config and data, reduces
 darks/flats and estimates the axis; the back-projection is scikit-image's.
 """
@@ -109,12 +110,13 @@ def test_nabu_finds_the_axis_and_reconstructs_the_phantom(scan, tmp_path):
         assert h5["entry0000/reconstruction/results/data"].attrs["units"] == "1/cm"
 
 
-def test_tomo_workflow_under_cwltool(tmp_path, fake_nvidia_smi):
+def test_tomo_workflow_under_stock_cwltool_without_gpu(tmp_path):
+    """Stock cwltool, no nvidia-smi: the tool files carry no GPU request, so the CPU path runs."""
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"size": SIZE, "slices": 2, "angles": 360, "cor_offset": -3.0}))
     proc = subprocess.run([str(BIN / "cwltool"), "--enable-ext", "--outdir", str(tmp_path / "out"),
                            str(ROOT / "cwl/workflows/tomo.cwl"), str(job)], capture_output=True, text=True,
-                          env=_env(fake_nvidia_smi), timeout=400)
+                          env=_env(), timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout)
     score = json.loads(Path(out["score"]["path"]).read_text())
@@ -175,6 +177,7 @@ def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm
         (work / "job.json").write_text(json.dumps(job))
         procs[name] = subprocess.Popen(
             [str(BIN / "toil-cwl-runner"), "--batchSystem", "slurm", "--jobStore", str(work / "jobstore"),
+             "--overrides", str(ROOT / "cwl/gpu-overrides.yml"),  # the GPU requests, as the file documents
              "--outdir", str(work / "out"), "--retryCount", "1", str(tool), str(work / "job.json")],
             cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outputs = {}

@@ -11,8 +11,10 @@ doc: |
   and the flat-field, log, optional Paganin filter and the ramp-filtered back-projection
   (scikit-image) run on the CPU: nabu's own "numpy" fallback does not cover the back-projection.
   Output: HDF5 in nabu's layout (/entry0000/reconstruction/results/data, 1/cm) with the axis
-  position used. The `cwltool:CUDARequirement` hint makes Toil/SLURM request a GPU
-  (`--gres=gpu:1`); cwltool 3.3 checks it with nvidia-smi even as a hint.
+  position used, and `reconstruction/program` names the code path that ran (nabu, or the CPU path).
+  Its GPU request (a cwltool:CUDARequirement) is in `../gpu-overrides.yml`, not here, so the tool
+  runs its CPU path where there is no GPU; with `--overrides` (added by `panosc-cwl run` where a
+  GPU can be had) Toil/SLURM request one (`--gres=gpu:1`).
 
 $namespaces:
   edam: http://edamontology.org/
@@ -28,11 +30,6 @@ baseCommand: [panosc-cwl, tomo, reconstruct]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name)}
 hints:
-  cwltool:CUDARequirement:
-    cudaVersionMin: "11.0"
-    cudaComputeCapability: "6.0"
-    cudaDeviceCountMin: 1
-    cudaDeviceCountMax: 1
   SoftwareRequirement:
     packages:
       nabu:

@@ -6,9 +6,10 @@ label: "pyFAI: azimuthal integration to 1D patterns on a GPU (OpenCL)"
 doc: |
   GPU variant of pyfai-integrate1d: pyFAI's OpenCL CSR engine (`--method opencl`); on a node
   without an OpenCL device it falls back to the same CSR engine on the CPU, so results match.
-  The `cwltool:CUDARequirement` hint makes the scheduler place the job on a GPU: Toil turns it
-  into an accelerator request, which its SLURM batch system submits as `--gres=gpu:1` (to the
-  GPU partition, `--slurmGPUPartition` / a profile's `gpu_partition`).
+  Its GPU request (a cwltool:CUDARequirement) is in `../gpu-overrides.yml`, not here, so the tool
+  also runs where there is no GPU; with `--overrides` Toil's SLURM batch system submits it as
+  `--gres=gpu:1` (to `--slurmGPUPartition` / a profile's `gpu_partition`). `panosc-cwl run` adds
+  the overrides where a GPU can be had.
   Integrates every frame of a powder-diffraction measurement into a 1D pattern I(2θ or q) with
   pyFAI (ESRF), in one process: the geometry look-up tables are built once for the whole stack.
   Output: one NeXus file following the application definition NXazint1d (written by pyFAI's
@@ -31,11 +32,6 @@ baseCommand: [panosc-cwl, integrate1d, --quiet, --method, opencl]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
 hints:
-  cwltool:CUDARequirement:
-    cudaVersionMin: "11.0"
-    cudaComputeCapability: "7.0"
-    cudaDeviceCountMin: 1
-    cudaDeviceCountMax: 1
   SoftwareRequirement:
     packages:
       pyFAI:

@@ -14,9 +14,10 @@ doc: |
   in 5 and then stagnated at errors of 0.03-0.07.
   Processing unit: `processing_unit` sets PYNX_PU (cuda on GPU nodes; cpu runs PyNX's numpy
   operators when no GPU is present; PyNX does not fall back by itself).
-  The `cwltool:CUDARequirement` hint makes Toil/SLURM request a GPU (`--gres=gpu:1`). Note that
-  cwltool 3.3 checks that hint with `nvidia-smi` even as a hint, and refuses to start the tool
-  on a machine where nvidia-smi reports no GPU.
+  Its GPU request (a cwltool:CUDARequirement) is in `../gpu-overrides.yml`, not here: cwltool 3.3
+  checks that hint with `nvidia-smi` as if it were a requirement and would refuse the tool where
+  there is no GPU. With `--overrides` (added by `panosc-cwl run` where a GPU can be had) Toil on
+  SLURM requests one (`--gres=gpu:1`).
   PyNX is not on PyPI: `.ci/install-pynx` installs Debian trixie's python3-pynx 2025.1 into the
   project's venv.
 
@@ -39,11 +40,6 @@ requirements:
       PYNX_PU: $(inputs.processing_unit)
       MPLBACKEND: Agg
 hints:
-  cwltool:CUDARequirement:
-    cudaVersionMin: "11.0"
-    cudaComputeCapability: "6.0"
-    cudaDeviceCountMin: 1
-    cudaDeviceCountMax: 1
   SoftwareRequirement:
     packages:
       pynx:

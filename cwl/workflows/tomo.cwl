@@ -7,9 +7,10 @@ doc: |
   Simulates a Shepp-Logan scan (darks, flats, projections, axis off-centre) as NXtomo, writes the
   nabu configuration (centre-of-rotation method, phase retrieval, output format), reconstructs
   with nabu (GPU node) or its CPU path, and plots the middle slice beside the phantom with the
-  estimated axis and the correlation. The reconstruct step carries a GPU hint: cwltool 3.3 wants
-  nvidia-smi to report a GPU for it (Toil on SLURM requests one with --gres=gpu:1).
-  Run: `cwltool cwl/workflows/tomo.cwl jobs/tomo.yml`.
+  estimated axis and the correlation. The reconstruct step's GPU request is in
+  `../gpu-overrides.yml` (`--overrides`; Toil on SLURM then asks for --gres=gpu:1), so on a
+  machine without a GPU the workflow runs as it is, the reconstruction on its CPU path.
+  Run: `panosc-cwl run cwl/workflows/tomo.cwl jobs/tomo.yml --outdir out/tomo`.
 
 $namespaces:
   edam: http://edamontology.org/

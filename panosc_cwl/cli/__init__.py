@@ -35,7 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    runner_args: list[str] = []
+    if argv[:1] == ["run"] and "--" in argv:  # `run WF JOB -- --parallel`: the rest goes to the runner
+        cut = argv.index("--")
+        argv, runner_args = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
+    args.runner_args = runner_args
     try:
         return args.func(args)
     except PanoscError as exc:

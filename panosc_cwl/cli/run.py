@@ -52,7 +52,8 @@ def cmd_run(args) -> int:
                        provenance=prov, overwrite=args.overwrite, reference_above=args.reference_above,
                        on_event=RunPrinter(args.verbose), batch_system=args.batch_system,
                        retry_count=args.retry_count, restart=args.restart, job_store=args.job_store,
-                       catalogue=args.catalogue)
+                       catalogue=args.catalogue, allow_unknown=args.allow_unknown,
+                       extra_args=getattr(args, "runner_args", None) or [])
     if run.status == "cancelled":  # by Run.cancel() in another process (a notebook following this run)
         raise KeyboardInterrupt(run.error)
     for path in run.output_files():
@@ -68,11 +69,15 @@ def cmd_validate(args) -> int:
 
         profile = get_profile(args.profile)
         roots = profile.roots() if profile.allowed_roots else None
-    report = validate_job(args.workflow, args.job, allowed_roots=roots)
+    report = validate_job(args.workflow, args.job, allowed_roots=roots, allow_unknown=args.allow_unknown)
     _print_issues(report)
     if not report.ok:
         return 2
     print(f"{args.job}: valid for {args.workflow}" + (f" ({len(report.warnings)} warnings)" if report.warnings else ""))
+    from ..gpu import plan
+
+    for line in plan(args.workflow, batch_system="slurm" if args.profile else "single_machine").notes():
+        print(line)
     return 0
 
 
@@ -108,7 +113,10 @@ def cmd_profiles(args) -> int:
 
 
 def add_run_parser(sub) -> None:
-    p = sub.add_parser("run", help="run a CWL workflow or tool with cwltool or Toil")
+    p = sub.add_parser("run", help="run a CWL workflow or tool with cwltool or Toil",
+                       description="Run a CWL workflow or tool with cwltool or Toil. Options after `--` go to the "
+                                   "runner unchanged, e.g. `panosc-cwl run WF JOB -- --parallel` (cwltool) or "
+                                   "`-- --maxCores 2` (Toil); the printed command shows them.")
     p.add_argument("workflow", help="CWL workflow or tool")
     p.add_argument("job", nargs="?", help="job file (YAML/JSON inputs)")
     p.add_argument("--runner", help="cwltool (default; toil with --profile) or toil")
@@ -120,6 +128,8 @@ def add_run_parser(sub) -> None:
     p.add_argument("--job-store", help="Toil job store (default: a new temporary folder)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the runner's whole log")
     p.add_argument("--overwrite", action="store_true", help="let the run replace files already in --outdir")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="run a job that names inputs the workflow does not have (the runner drops them)")
     p.add_argument("--provenance", metavar="DIR", help="research-object bundle folder (default OUTDIR/provenance)")
     p.add_argument("--no-provenance", action="store_true", help="no bundle, no NXprocess chain in the outputs")
     p.add_argument("--reference-above", default="100M", metavar="SIZE",
@@ -136,6 +146,7 @@ def add_validate_parser(sub) -> None:
     p.add_argument("workflow", help="CWL workflow or tool")
     p.add_argument("job", help="job file (YAML/JSON inputs)")
     p.add_argument("--profile", help="facility profile whose allowed_roots file inputs must lie under")
+    p.add_argument("--allow-unknown", action="store_true", help="an input name the workflow lacks is a warning, not an error")
     p.set_defaults(func=cmd_validate)
 
 

@@ -124,6 +124,9 @@ def check_bundle(bundle: str | os.PathLike) -> Path:
     b = Path(bundle).resolve()
     if not b.is_dir():
         raise InputError(f"not a folder: {b}", field="bundle")
+    if bundle_state(b) == "incomplete":
+        raise BundleError(f"{b} is an INCOMPLETE bundle: its run was interrupted or failed before the runner "
+                          f"wrote {PROV_JSON}; it records nothing valid (delete it, or run again)", field="bundle")
     for need in ("bagit.txt", PROV_JSON):
         if not (b / need).is_file():
             raise InputError(f"{b} is not a CWLProv bundle ({need} missing)", field="bundle")
@@ -285,14 +288,50 @@ def save_prov_document(doc, bundle: Path) -> None:
 
 
 
-def default_bundle_dir(outdir: Path) -> Path:
-    """Where ``panosc-cwl run`` puts the bundle: ``<outdir>/provenance`` (numbered if taken)."""
+def default_bundle_dir(outdir: Path, overwrite: bool = False) -> Path:
+    """Where ``panosc-cwl run`` puts the bundle: ``<outdir>/provenance``.
+
+    That folder, or the first numbered one (``provenance-2``...) that holds no complete bundle: a
+    complete bundle (another tool's run into the same folder) is kept, unless ``overwrite``.
+    """
     cand = outdir / "provenance"
     i = 1
-    while cand.exists() and any(cand.iterdir()):
+    while not overwrite and bundle_state(cand) == "complete":
         i += 1
         cand = outdir / f"provenance-{i}"
     return cand
+
+
+def bundle_state(path: Path) -> str:
+    """absent, empty, incomplete (a runner started it: bagit.txt or data/, no PROV document) or complete."""
+    if not path.exists():
+        return "absent"
+    if path.is_dir() and not any(path.iterdir()):
+        return "empty"
+    if path.is_dir() and not (path / PROV_JSON).is_file() and ((path / "bagit.txt").exists() or (path / "data").is_dir()):
+        return "incomplete"
+    return "complete"
+
+
+def claim_bundle_dir(path: Path, overwrite: bool = False) -> str | None:
+    """Make ``path`` free for a new bundle; a note (one line) when an earlier bundle was removed.
+
+    The incomplete bundle of an interrupted run is replaced; a complete one only with ``overwrite``
+    (otherwise InputError): a new run never silently writes a second, numbered bundle.
+    """
+    import shutil
+
+    state = bundle_state(path)
+    if state in ("absent", "empty"):
+        return None
+    if state == "incomplete":
+        shutil.rmtree(path)
+        return f"removed the incomplete provenance bundle of an earlier interrupted run: {path}"
+    if not path.is_dir() or not overwrite:
+        raise InputError(f"{path} holds the provenance bundle of an earlier run; use --overwrite to replace it, "
+                         "or another --outdir or --provenance DIR", field="provenance")
+    shutil.rmtree(path)
+    return f"replaced the provenance bundle of an earlier run (--overwrite): {path}"
 
 
 def prepare_bundle_dir(path: Path) -> Path:

@@ -25,11 +25,23 @@ class Recorded:
     seconds: float = 0.0
 
 
-def prepare(req, bundle: str | os.PathLike | None) -> Path:
-    """Set ``req.provenance`` (default ``<outdir>/provenance``) and the runner options for it."""
-    from ..runners import backend_for
+def prepare(req, bundle: str | os.PathLike | None, *, overwrite: bool = False,
+            notes: list[str] | None = None) -> Path:
+    """Set ``req.provenance`` (default ``<outdir>/provenance``) and the runner options for it.
 
-    path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir))
+    An earlier bundle there is replaced if incomplete, or with ``overwrite`` (lines for the user in ``notes``).
+    """
+    from ..runners import backend_for
+    from .bundle import claim_bundle_dir
+
+    path = Path(bundle).resolve() if bundle else pv.default_bundle_dir(Path(req.outdir), overwrite)
+    note = claim_bundle_dir(path, overwrite)
+    if notes is not None:
+        if note:
+            notes.append(note)
+        if path.name != "provenance" and not bundle:
+            notes.append(f"note: {path.parent / 'provenance'} holds an earlier run's bundle (kept); this run's "
+                         f"bundle: {path} (--overwrite replaces the earlier one)")
     req.provenance = pv.prepare_bundle_dir(path)
     req.extra_args = [*backend_for(req).provenance_args(req), *req.extra_args]
     return req.provenance
