@@ -452,9 +452,9 @@ def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
     sim = simulate_powder(tmp_path / "data", PowderSimulation(calibrant="CeO2", n_frames=2, seed=1), edf_frames=0,
                           tiff_frames=0)
     cli = str(BIN / "panosc-cwl")
-    for argv in ([cli, "integrate1d", "-q", "--frames", str(sim.stack), "--dataset", sim.dataset, "--poni",
+    for argv in ([cli, "powder", "integrate1d", "-q", "--frames", str(sim.stack), "--dataset", sim.dataset, "--poni",
                   str(sim.poni), "--npt", "2000", "-o", str(tmp_path / "int.nxs")],
-                 [cli, "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
+                 [cli, "powder", "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
         proc = subprocess.run(argv, capture_output=True, text=True, env=ENV)
         assert proc.returncode == 0, proc.stderr
     job = tmp_path / "job.yml"  # the input declares EDAM HDF5, so the File states it (cwltool checks)
