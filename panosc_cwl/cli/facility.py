@@ -102,6 +102,7 @@ def cmd_sas(args) -> int:
 
     pars = sas.parse_parameters(args.par or [])
     if args.action == "simulate":
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)  # as the other simulate commands do
         print(sas.simulate_curve(args.output, args.model, pars, qmin=args.qmin, qmax=args.qmax,
                                  npoints=args.points, noise=args.noise, seed=args.seed, overwrite=args.overwrite))
     elif args.action == "fit":
