@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,7 @@ def test_readme_section_runs(section, workspace):
         for block in (b for b in BLOCKS if b.section == section):
             if block.skip:
                 continue
+            started = time.monotonic()
             if block.lang == "shell":
                 proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.code], cwd=ws, env=env,
                                       capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
@@ -164,6 +166,7 @@ def test_readme_section_runs(section, workspace):
             else:
                 session = session or PythonSession(ws, env)
                 ok, output = session.run(block)
+            print(f"README.md:{block.line} ({section}): {time.monotonic() - started:.1f} s")  # shown by -rA
             tail = "\n".join(output.strip().splitlines()[-40:])
             assert ok, f"README.md:{block.line} ({section}) failed:\n{block.code}\n--- output (tail) ---\n{tail}"
             ran += 1
