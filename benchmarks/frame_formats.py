@@ -4,9 +4,9 @@ and the integration tool vs bare pyFAI on the same series, in one run.
 
 (1) read throughput: every frame read (and decompressed) with h5py, frames/s, for the Eiger series
     (master file, ``/entry/data/data_00000N`` links, bitshuffle-LZ4 via hdf5plugin), the same frames
-    as one gzip-1 stack (what ``panosc-cwl simulate powder`` writes) and uncompressed; file sizes.
+    as one gzip-1 stack (what ``panosc-cwl powder simulate`` writes) and uncompressed; file sizes.
 (2) integration of the Eiger series, 1000 bins, bbox/CSR/cython, Poisson errors: bare pyFAI (h5py
-    read through the links + ``ai.integrate1d`` with the NXmx pixel mask), ``panosc-cwl integrate1d``
+    read through the links + ``ai.integrate1d`` with the NXmx pixel mask), ``panosc-cwl powder integrate1d``
     on the master file, and ``cwl/tools/pyfai-integrate1d.cwl`` under cwltool (everything included).
 
     .venv/bin/python benchmarks/frame_formats.py --frames 24 --detector Eiger4M
@@ -128,7 +128,7 @@ def main() -> None:
             key = "bslz4" if "LZ4" in label else "gzip" if "gzip" in label else "none"
             print(f"| {label} | {size[key] / 1e6:.1f} | {dt:.2f} | {args.frames / dt:.1f} |")
         bare = bare_pyfai(d.main, d.poni)
-        cli = timed([str(BIN / "panosc-cwl"), "integrate1d", "--frames", str(d.main), "--poni", str(d.poni),
+        cli = timed([str(BIN / "panosc-cwl"), "powder", "integrate1d", "--frames", str(d.main), "--poni", str(d.poni),
                      "--npt", str(NPT), "-o", str(work / "cli.nxs"), "-q"], work)
         job = work / "job.yml"
         job.write_text(d.job.read_text() + f"poni: {{class: File, path: {d.poni}}}\nnpt: {NPT}\n")
@@ -137,7 +137,7 @@ def main() -> None:
                       str(job)], work)
         print("\n| route | s | frames/s | ratio to bare |\n|---|---:|---:|---:|")
         for label, dt in (("bare pyFAI (h5py through the links, pixel mask)", bare),
-                          ("panosc-cwl integrate1d MASTER", cli), ("CWL tool under cwltool", tool)):
+                          ("panosc-cwl powder integrate1d MASTER", cli), ("CWL tool under cwltool", tool)):
             print(f"| {label} | {dt:.2f} | {args.frames / dt:.1f} | {dt / bare:.2f} |")
 
 

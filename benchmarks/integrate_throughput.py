@@ -3,7 +3,7 @@
 
 The same simulated 1-Mpixel Pilatus frames (HDF5 stack, gzip level 1 as our simulator writes them)
 are integrated (a) with the bare pyFAI API in this process (h5py read + ai.integrate1d per frame),
-(b) through `cwl/tools/pyfai-integrate1d.cwl` under cwltool, and (c) with `panosc-cwl integrate1d`
+(b) through `cwl/tools/pyfai-integrate1d.cwl` under cwltool, and (c) with `panosc-cwl powder integrate1d`
 alone (to split cwltool's overhead from the tool's). Prints frames/s and the time ratio (b)/(a).
 
     .venv/bin/python benchmarks/integrate_throughput.py --frames 50 200 500
@@ -88,7 +88,7 @@ def main() -> None:
         for n, stack in stacks.items():
             a = bare_pyfai(stack, poni, args.npt)
             out_c = work / f"cli_{n}.nxs"
-            c = timed([str(BIN / "panosc-cwl"), "integrate1d", "-q", "--frames", str(stack), "--dataset",
+            c = timed([str(BIN / "panosc-cwl"), "powder", "integrate1d", "-q", "--frames", str(stack), "--dataset",
                        "/entry/data/data", "--poni", str(poni), "--npt", str(args.npt), "-o", str(out_c)], work)
             job = work / f"job_{n}.yml"
             job.write_text(f"frames: [{{class: File, path: {stack}}}]\ndataset: /entry/data/data\n"

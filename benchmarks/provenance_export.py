@@ -40,7 +40,7 @@ from panosc_cwl.provenance import nexus as pn  # noqa: E402
 PACKED = {
     "cwlVersion": "v1.2",
     "$graph": [
-        {"class": "CommandLineTool", "id": "#tool.cwl", "baseCommand": ["panosc-cwl", "reduce"],
+        {"class": "CommandLineTool", "id": "#tool.cwl", "baseCommand": ["panosc-cwl", "powder", "reduce"],
          "inputs": [{"id": "#tool.cwl/files", "type": {"type": "array", "items": "File"}}],
          "outputs": [{"id": "#tool.cwl/out", "type": "File", "outputBinding": {"glob": "out.nxs"}}],
          "hints": [{"class": "SoftwareRequirement", "packages": [{"package": "h5py", "version": [">=3"]}]}]},

@@ -94,7 +94,7 @@ def test_correction_recovers_signal(detector, tmp_path):
 
 
 def test_bad_inputs_are_one_line(tmp_path):
-    proc = subprocess.run([str(BIN / "panosc-cwl"), "simulate", "darks", "--modules", "0", "-o", str(tmp_path)],
+    proc = subprocess.run([str(BIN / "panosc-cwl"), "detector", "simulate", "--modules", "0", "-o", str(tmp_path)],
                           capture_output=True, text=True, env=ENV)
     assert proc.returncode == 2 and proc.stderr.strip() == "panosc-cwl: error: n_modules: must be at least 1 (got 0)"
     with pytest.raises(Exception) as info:

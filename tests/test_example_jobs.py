@@ -184,7 +184,7 @@ def test_nb_dark_calibration_job_finds_bad_pixels(layout):
     """The papermill notebook tool on module 0 of the simulated detector (jobs/nb-dark-calibration-m00.yml)."""
     from panosc_cwl.detector import read_constants, read_truth
 
-    _cli("simulate", "darks", "--modules", "1", "-o", "data/detector", cwd=layout)
+    _cli("detector", "simulate", "--modules", "1", "-o", "data/detector", cwd=layout)
     out = run_job(layout, "nb-dark-calibration", "nb-dark-calibration-m00.yml", "data/detector")
     consts = read_constants(out["constants"]["path"])
     assert Path(out["constants"]["path"]).name == "darks_m00-constants.nxs"  # where nb-correct-m00.yml looks
@@ -230,7 +230,7 @@ def test_tomo_simulate_and_nabu_config_jobs(layout):
 def test_euxfel_chain_jobs_recover_the_pedestal(layout):
     from panosc_cwl import euxfel
 
-    _cli("euxfel", "mock", "-o", "data/euxfel", cwd=layout)
+    _cli("euxfel", "simulate", "-o", "data/euxfel", cwd=layout)
     mock = euxfel.MockRun()
     out = run_job(layout, "euxfel-validate", "euxfel-validate-r0238.yml", "out")
     assert "No problems found" in Path(out["report"]["path"]).read_text()

@@ -262,9 +262,9 @@ def test_pyfai_json_equals_explicit_inputs(config_case, tmp_path):
     d, folder, cfg = config_case
     raw = json.loads(cfg.read_text())
     assert raw["application"] == "pyfai-integrate" and raw["nbpt_rad"] == 1500 and raw["mask_file"] == "mask.npy"
-    a = _cli("integrate1d", "--frames", str(d.main), "--config", str(cfg), "-o", "json.nxs", "-q", cwd=tmp_path)
+    a = _cli("powder", "integrate1d", "--frames", str(d.main), "--config", str(cfg), "-o", "json.nxs", "-q", cwd=tmp_path)
     assert a.returncode == 0, a.stderr
-    b = _cli("integrate1d", "--frames", str(d.main), "--poni", str(folder / "geometry.poni"), "--npt", "1500",
+    b = _cli("powder", "integrate1d", "--frames", str(d.main), "--poni", str(folder / "geometry.poni"), "--npt", "1500",
              "--unit", "q_nm^-1", "--mask", str(folder / "mask.npy"), "--polarization", "0.95",
              "--error-model", "azimuthal", "-o", "explicit.nxs", "-q", cwd=tmp_path)
     assert b.returncode == 0, b.stderr
@@ -282,7 +282,7 @@ def test_pyfai_json_equals_explicit_inputs(config_case, tmp_path):
 
 def test_explicit_options_override_the_json(config_case, tmp_path):
     d, _, cfg = config_case
-    proc = _cli("integrate1d", "--frames", str(d.main), "--config", str(cfg), "--npt", "700", "--unit", "2th_deg",
+    proc = _cli("powder", "integrate1d", "--frames", str(d.main), "--config", str(cfg), "--npt", "700", "--unit", "2th_deg",
                 "-o", "o.nxs", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     pat = read_pattern(tmp_path / "o.nxs")
@@ -299,7 +299,7 @@ def test_legacy_pyfai_json_is_upgraded_by_pyfai(data, tmp_path):
               "rot1": ai.rot1, "rot2": ai.rot2, "rot3": ai.rot3, "wavelength": ai.wavelength,
               "nbpt_rad": 800, "unit": "2th_deg", "do_2D": False, "method": "csr"}
     (tmp_path / "old.json").write_text(json.dumps(legacy))
-    proc = _cli("integrate1d", "--frames", *map(str, d.files), "--config", "old.json", "--error-model", "poisson",
+    proc = _cli("powder", "integrate1d", "--frames", *map(str, d.files), "--config", "old.json", "--error-model", "poisson",
                 "--method", "csr", "-o", "o.nxs", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_allclose(read_pattern(tmp_path / "o.nxs").intensity, by_hand(d.poni, d.frames, 800), rtol=1e-6)
@@ -312,7 +312,7 @@ def test_cwl_tool_config_input(config_case, tmp_path):
     proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(tmp_path), str(TOOL1D), str(job)],
                           capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    ref = _cli("integrate1d", "--frames", str(d.main), "--config", str(cfg), "-o", "ref.nxs", "-q", cwd=tmp_path)
+    ref = _cli("powder", "integrate1d", "--frames", str(d.main), "--config", str(cfg), "-o", "ref.nxs", "-q", cwd=tmp_path)
     assert ref.returncode == 0, ref.stderr
     np.testing.assert_array_equal(read_pattern(tmp_path / "integrated.nxs").intensity,
                                   read_pattern(tmp_path / "ref.nxs").intensity)
@@ -362,7 +362,7 @@ def test_missing_vds_source_is_an_error_not_fill_values(data, tmp_path):
     job = _broken(data["bliss"], tmp_path, "scan0001/eiger_0001.h5")
     with pytest.raises(InputError, match="eiger_0001.h5, which is not there"):
         integrate_stack([job.parent / data["bliss"].main.name], data["bliss"].poni, IntegrationSettings(npt=100))
-    proc = _cli("integrate1d", "--frames", str(job.parent / data["bliss"].main.name), "--poni",
+    proc = _cli("powder", "integrate1d", "--frames", str(job.parent / data["bliss"].main.name), "--poni",
                 str(data["bliss"].poni), "-o", "x.nxs", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "eiger_0001.h5" in proc.stderr
 
@@ -405,8 +405,8 @@ def test_example_jobs_run(tmp_path):
     from panosc_cwl.pyfai_config import save_config
 
     shutil.copytree(ROOT / "jobs", tmp_path / "jobs")
-    for args in (["simulate", "eiger", "--frames", "3", "--files", "3", "-o", "data/eiger"],
-                 ["simulate", "bliss", "--frames", "8", "--files", "4", "--wavelength", "0.6", "-o", "data/bliss"]):
+    for args in (["powder", "simulate", "--format", "eiger", "--frames", "3", "--files", "3", "-o", "data/eiger"],
+                 ["powder", "simulate", "--format", "bliss", "--frames", "8", "--files", "4", "--wavelength", "0.6", "-o", "data/bliss"]):
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
     bliss = tmp_path / "data/bliss/ceo2_0001"

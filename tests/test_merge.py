@@ -69,7 +69,7 @@ def test_merge_refuses_overlap_and_other_bins(stack, tmp_path):
                                          ("4:2", "empty frame range")])
 def test_bad_frame_range_is_one_line(stack, tmp_path, text, words):
     sim = stack[0]
-    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "integrate1d", "-q", "--frames", str(sim.stack),
+    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "powder", "integrate1d", "-q", "--frames", str(sim.stack),
                            "--dataset", DS, "--poni", str(sim.poni), "-o", str(tmp_path / "o.nxs"),
                            "--frame-range", text], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -80,11 +80,11 @@ def test_bad_frame_range_is_one_line(stack, tmp_path, text, words):
 def test_merge_cli(stack, tmp_path):
     _, _, full, chunks = stack
     out = tmp_path / "m.nxs"
-    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "merge", *map(str, chunks), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "powder", "merge", *map(str, chunks), "-o", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert np.array_equal(_read(out, "I"), _read(full, "I"))
-    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "merge", str(chunks[0]), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "panosc_cwl", "powder", "merge", str(chunks[0]), "-o", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "exists" in proc.stderr
 

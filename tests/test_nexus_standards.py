@@ -106,16 +106,16 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     stack = ["--frames", str(sim.stack), "--dataset", DS]
     files = {name: out / f"{name}.nxs" for name in ("i1d_2th", "i1d_q", "i2d", "chunk0", "chunk1", "merged",
                                                     "reduced", "i1d_r")}
-    _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "2th_deg", "--polarization", "0.99",
+    _cli("powder", "integrate1d", *stack, *common, "--npt", "400", "--unit", "2th_deg", "--polarization", "0.99",
          "--instrument", "ID22", "--source-name", "ESRF", "-o", str(files["i1d_2th"]))
-    _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "q_nm^-1", "-o", str(files["i1d_q"]))
-    _cli("integrate1d", *stack, *common, "--npt", "400", "--unit", "r_mm", "-o", str(files["i1d_r"]))
-    _cli("integrate2d", "--frames", str(sim.edf[0]), *common, "--npt", "300", "--npt-azim", "36",
+    _cli("powder", "integrate1d", *stack, *common, "--npt", "400", "--unit", "q_nm^-1", "-o", str(files["i1d_q"]))
+    _cli("powder", "integrate1d", *stack, *common, "--npt", "400", "--unit", "r_mm", "-o", str(files["i1d_r"]))
+    _cli("powder", "integrate2d", "--frames", str(sim.edf[0]), *common, "--npt", "300", "--npt-azim", "36",
          "-o", str(files["i2d"]))
-    _cli("integrate1d", *stack, *common, "--npt", "400", "--frame-range", "0:2", "-o", str(files["chunk0"]))
-    _cli("integrate1d", *stack, *common, "--npt", "400", "--frame-range", "2:3", "-o", str(files["chunk1"]))
-    _cli("merge", str(files["chunk1"]), str(files["chunk0"]), "-o", str(files["merged"]))
-    _cli("reduce", str(files["merged"]), "-o", str(files["reduced"]))
+    _cli("powder", "integrate1d", *stack, *common, "--npt", "400", "--frame-range", "0:2", "-o", str(files["chunk0"]))
+    _cli("powder", "integrate1d", *stack, *common, "--npt", "400", "--frame-range", "2:3", "-o", str(files["chunk1"]))
+    _cli("powder", "merge", str(files["chunk1"]), str(files["chunk0"]), "-o", str(files["merged"]))
+    _cli("powder", "reduce", str(files["merged"]), "-o", str(files["reduced"]))
     return files
 
 
@@ -295,7 +295,7 @@ def test_outputs_without_a_definition_are_clean_base_classes(outputs, tmp_path):
     files = [outputs["reduced"], const, tmp_path / "obj.cxi", *sorted((tmp_path / "cdi").glob("*.cxi"))]
     assert len(files) == 4
     if importlib.util.find_spec("PyMca5") is not None:  # XRF: our test map and PyMca's own fit result
-        _cli("xrf", "mock", "--rows", "3", "--cols", "3", "-o", str(tmp_path / "xrf"))
+        _cli("xrf", "simulate", "--rows", "3", "--cols", "3", "-o", str(tmp_path / "xrf"))
         _cli("xrf", "fit-map", str(tmp_path / "xrf/steel-map.h5"), "--dataset", DS, "--config",
              str(tmp_path / "xrf/steel-snip.cfg"), "-o", str(tmp_path / "xrf/fit.h5"))
         files += [tmp_path / "xrf/steel-map.h5", tmp_path / "xrf/fit.h5"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import keyword
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -280,7 +281,8 @@ def test_check_detects_stale_tool(tmp_path):
     nb = new_notebook(cells=[new_code_cell("n = 3  # frames")], metadata=KERNEL)
     nbformat.write(nb, nb_path)
     run = [str(BIN / "panosc-cwl"), "notebook-tool"]
-    proc = subprocess.run(run + ["notebooks/demo.ipynb"], cwd=tmp_path, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(run + ["notebooks/demo.ipynb", "-o", "cwl/tools/nb-demo.cwl"], cwd=tmp_path,
+                          capture_output=True, text=True, env=ENV)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "cwl/tools/nb-demo.cwl").is_file()
     ok = subprocess.run(run + ["--check"], cwd=tmp_path, capture_output=True, text=True, env=ENV)
@@ -452,9 +454,9 @@ def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
     sim = simulate_powder(tmp_path / "data", PowderSimulation(calibrant="CeO2", n_frames=2, seed=1), edf_frames=0,
                           tiff_frames=0)
     cli = str(BIN / "panosc-cwl")
-    for argv in ([cli, "integrate1d", "-q", "--frames", str(sim.stack), "--dataset", sim.dataset, "--poni",
+    for argv in ([cli, "powder", "integrate1d", "-q", "--frames", str(sim.stack), "--dataset", sim.dataset, "--poni",
                   str(sim.poni), "--npt", "2000", "-o", str(tmp_path / "int.nxs")],
-                 [cli, "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
+                 [cli, "powder", "reduce", str(tmp_path / "int.nxs"), "-o", str(tmp_path / "red.nxs")]):
         proc = subprocess.run(argv, capture_output=True, text=True, env=ENV)
         assert proc.returncode == 0, proc.stderr
     job = tmp_path / "job.yml"  # the input declares EDAM HDF5, so the File states it (cwltool checks)
@@ -472,3 +474,133 @@ def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
         assert abs(float(found) - float(exp)) < 0.01 and abs(float(diff)) < 0.01  # bins are 0.025 deg
     html = (tmp_path / "out/powder-report.html").read_text()
     assert "data:image/png;base64" in html and "expected reflections found" in html
+
+
+# ------------------------------------------------------------------ a user's own notebook (issue 18)
+USER_PARAMS = """\
+input_file = "x.h5"  # numbers to scale
+label = "x.h5"  # type: string; kept a string by the comment
+scale = 2.0  # factor
+out_csv = "sums.csv"  # where the scaled numbers go
+"""
+USER_BODY = """\
+import h5py, numpy as np, matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+with h5py.File(input_file) as f:
+    d = f["data"][()] * scale
+np.savetxt(out_csv, d, delimiter=",")
+plt.plot(d)
+plt.savefig("plot.png")
+print("total", d.sum())
+"""
+
+
+def _user_notebook(folder: Path, metadata=None) -> Path:
+    import h5py
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = new_notebook(cells=[new_markdown_cell("# Scale numbers\nReads, scales, plots."),
+                             new_code_cell(USER_PARAMS, metadata={"tags": ["parameters"]}),
+                             new_code_cell(USER_BODY)], metadata=KERNEL if metadata is None else metadata)
+    nbformat.write(nb, folder / "scale.ipynb")
+    with h5py.File(folder / "x.h5", "w") as f:
+        f["data"] = np.arange(5.0)
+    return folder / "scale.ipynb"
+
+
+def test_user_notebook_becomes_a_file_tool_beside_it_and_runs(tmp_path):
+    from ruamel.yaml import YAML
+
+    nb_path = _user_notebook(tmp_path / "mine")
+    tool_cmd = [str(BIN / "panosc-cwl"), "notebook-tool", str(nb_path)]
+    first = subprocess.run(tool_cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    tool = tmp_path / "mine" / "nb-scale.cwl"  # beside the notebook, not in some cwl/tools/
+    assert first.stdout.strip() == str(tool) and tool.is_file()
+    notices = first.stderr.strip().splitlines()
+    assert any("'input_file' = 'x.h5' becomes a File input" in n and "# type: string" in n for n in notices)
+    assert any("no author and licence" in n and "--author" in n for n in notices)
+    assert any("writes 'plot.png', which no output collects" in n for n in notices)
+    assert any("writes 'sums.csv', which no output collects" in n for n in notices)
+    assert not any("'label'" in n or "'out_csv'" in n for n in notices)
+    text = YAML(typ="safe").load(tool.read_text())
+    assert "s:author" not in text and "s:license" not in text  # nobody's name stamped on someone else's work
+    assert text["inputs"]["input_file"]["type"] == "File"
+    assert text["inputs"]["label"]["type"] == "string" and text["inputs"]["out_csv"]["type"] == "string"
+
+    second = subprocess.run(tool_cmd + ["--author", "Ada Lovelace", "--license", "CC-BY-4.0",
+                                        "--output", "plot=*.png", "--output", "table=sums.csv"],
+                            capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "no output collects" not in second.stderr and "no author" not in second.stderr
+    text = YAML(typ="safe").load(tool.read_text())
+    assert text["s:author"] == [{"s:name": "Ada Lovelace"}]
+    assert text["s:license"] == "https://spdx.org/licenses/CC-BY-4.0"
+    assert text["outputs"]["plot"]["type"] == "File[]" and text["outputs"]["plot"]["format"] == "edam:format_3603"
+    assert text["outputs"]["table"]["type"] == "File" and text["outputs"]["table"]["format"] == "edam:format_3752"
+
+    job = tmp_path / "job.yml"
+    job.write_text(f"input_file: {{class: File, path: {tmp_path / 'mine' / 'x.h5'}}}\nscale: 3\n")
+    run = subprocess.run([str(BIN / "panosc-cwl"), "run", str(tool), str(job), "--outdir", str(tmp_path / "out")],
+                         capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "no NeXus output" not in run.stderr and "provenance:" in run.stderr
+    out = tmp_path / "out"
+    assert [float(v) for v in (out / "sums.csv").read_text().split()] == [0.0, 3.0, 6.0, 9.0, 12.0]
+    assert (out / "plot.png").read_bytes()[:4] == b"\x89PNG"
+    assert {str(out / "sums.csv"), str(out / "plot.png")} <= set(run.stdout.split())
+    html = (out / "scale.html").read_text()
+    assert "total 30.0" in html  # results are there ...
+    assert "savefig" not in html and "h5py.File" not in html  # ... the code is not
+    assert "Parameters of this run" in html and "<td><code>input_file</code></td>" in html
+    assert re.search(r"<td><code>scale</code></td>\s*<td>3.0</td>", html)
+    assert "/stg" not in html and "injected" not in html.lower()  # no staging paths, no injected cell
+
+
+def test_report_with_code_keeps_the_code(tmp_path):
+    from panosc_cwl.notebook import run_notebook
+
+    nb_path = _user_notebook(tmp_path)
+    run_notebook(nb_path, {"input_file": str(tmp_path / "x.h5")}, tmp_path / "o.ipynb", report=tmp_path / "o.html",
+                 cwd=tmp_path, report_with_code=True)
+    html = (tmp_path / "o.html").read_text()
+    assert "savefig" in html and "Parameters of this run" in html
+
+
+def test_notebook_without_kernelspec_is_refused(tmp_path):
+    nb_path = _user_notebook(tmp_path, metadata={})
+    proc = subprocess.run([str(BIN / "panosc-cwl"), "notebook-tool", str(nb_path)], capture_output=True,
+                          text=True, env=ENV)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("panosc-cwl: error: kernelspec: scale.ipynb has no kernelspec")
+    assert not (tmp_path / "nb-scale.cwl").exists()
+    nb = nbformat.read(str(nb_path), as_version=4)
+    nb.metadata["kernelspec"] = {"name": "no-such-kernel", "display_name": "x", "language": "python"}
+    nbformat.write(nb, nb_path)
+    proc = subprocess.run([str(BIN / "panosc-cwl"), "notebook-tool", str(nb_path)], capture_output=True,
+                          text=True, env=ENV)
+    assert proc.returncode == 2 and "'no-such-kernel', which is not installed" in proc.stderr
+    assert "python3" in proc.stderr
+
+
+def test_metadata_authors_and_check_replays_options(tmp_path):
+    from ruamel.yaml import YAML
+
+    meta = {**KERNEL, "authors": [{"name": "Grace Hopper"}], "panosc_cwl": {"license": "BSD-3-Clause"}}
+    nb_path = _user_notebook(tmp_path / "notebooks", metadata=meta)
+    (tmp_path / "cwl" / "tools").mkdir(parents=True)
+    proc = subprocess.run([str(BIN / "panosc-cwl"), "notebook-tool", str(nb_path), "-o", "cwl/tools/nb-scale.cwl",
+                           "--output", "plot=plot.png", "--report-with-code"],
+                          capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tool = tmp_path / "cwl" / "tools" / "nb-scale.cwl"
+    text = YAML(typ="safe").load(tool.read_text())
+    assert text["s:author"] == [{"s:name": "Grace Hopper"}]
+    assert text["s:license"] == "https://spdx.org/licenses/BSD-3-Clause"
+    assert "--report-with-code" in text["arguments"] and text["outputs"]["plot"]["type"] == "File"
+    check = subprocess.run([str(BIN / "panosc-cwl"), "notebook-tool", "--check"], capture_output=True, text=True,
+                           env=ENV, cwd=tmp_path)
+    assert check.returncode == 0 and "1 generated tools in sync" in check.stdout, check.stderr

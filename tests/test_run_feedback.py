@@ -52,7 +52,7 @@ def _cli(args: list[str], tmp_path: Path, extra_path: Path | None = None, timeou
 @pytest.fixture(scope="module")
 def ceo2(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("feedback") / "ceo2"
-    subprocess.run([str(BIN / "panosc-cwl"), "simulate", "powder", "--detector", "Pilatus100k", "--frames", "2",
+    subprocess.run([str(BIN / "panosc-cwl"), "powder", "simulate", "--detector", "Pilatus100k", "--frames", "2",
                     "--edf", "0", "--tiff", "0", "-o", str(folder)], check=True, capture_output=True)
     return folder
 
@@ -156,7 +156,7 @@ def test_interrupted_stock_bundle_is_called_incomplete_and_replaced(ceo2, tmp_pa
     """A bundle cwltool wrote when it was stopped mid-run: verify and show say so in one line; the
     next ``panosc-cwl run`` into that folder replaces it (said once) instead of writing provenance-2."""
     big = tmp_path / "big"
-    subprocess.run([str(BIN / "panosc-cwl"), "simulate", "powder", "--detector", "Pilatus1M", "--frames", "12",
+    subprocess.run([str(BIN / "panosc-cwl"), "powder", "simulate", "--detector", "Pilatus1M", "--frames", "12",
                     "--edf", "0", "--tiff", "0", "-o", str(big)], check=True, capture_output=True)
     job = _job(tmp_path / "job.json", big, calibrant="CeO2")
     out = tmp_path / "out"

@@ -42,7 +42,7 @@ def sha256(path: Path) -> str:
 
 
 def simulate(folder: Path, detector: str, frames: int) -> Path:
-    subprocess.run(CLI + ["simulate", "powder", "--detector", detector, "--frames", str(frames), "--edf", "0",
+    subprocess.run(CLI + ["powder", "simulate", "--detector", detector, "--frames", str(frames), "--edf", "0",
                           "--tiff", "0", "-o", str(folder)], check=True, capture_output=True, env=ENV)
     return folder
 

@@ -208,7 +208,7 @@ def test_png_given_where_nexus_belongs_is_refused_before_the_tool_runs(tmp_path)
     res = _cwltool(ROOT / "cwl/tools/powder-plot.cwl", job, tmp_path / "out")
     assert res.returncode != 0
     assert "Expected value of 'reduced' to have format" in res.stderr and "incompatible format" in res.stderr
-    assert "panosc-cwl plot" not in res.stderr and not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert "panosc-cwl powder plot" not in res.stderr and not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_workflow_wiring_a_tiff_into_a_nexus_input_is_refused(tmp_path):

@@ -20,7 +20,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, merge]
+baseCommand: [panosc-cwl, powder, merge]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
 hints:

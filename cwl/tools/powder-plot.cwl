@@ -17,7 +17,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, plot]
+baseCommand: [panosc-cwl, powder, plot]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name)}
 hints:

@@ -18,7 +18,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, reduce]
+baseCommand: [panosc-cwl, powder, reduce]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name)}
 hints:

@@ -28,7 +28,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, integrate1d, --quiet, --method, opencl]
+baseCommand: [panosc-cwl, powder, integrate1d, --quiet, --method, opencl]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
 hints:

@@ -20,7 +20,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, integrate2d, --quiet]
+baseCommand: [panosc-cwl, powder, integrate2d, --quiet]
 arguments:
   - {prefix: --output, valueFrom: $(inputs.output_name), position: 20}
 hints:

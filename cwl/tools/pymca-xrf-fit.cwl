@@ -10,7 +10,7 @@ doc: |
   energy calibration and background (SNIP or strip) come from a PyMca fit configuration (.cfg).
   The map is an HDF5 dataset (rows, columns, channels). Output: PyMca's HDF5 result
   (`/<entry>/xrf_fit/results/parameters/<group>` maps with their uncertainties, and the
-  configuration used). Test data: `panosc-cwl xrf mock -o data/xrf` (PyMca's Steel.spe as a noisy map).
+  configuration used). Test data: `panosc-cwl xrf simulate -o data/xrf` (PyMca's Steel.spe as a noisy map).
 
 $namespaces:
   edam: http://edamontology.org/

@@ -20,7 +20,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, simulate, darks, --outdir, .]
+baseCommand: [panosc-cwl, detector, simulate, --outdir, .]
 hints:
   SoftwareRequirement:
     packages:

@@ -19,7 +19,7 @@ s:author:
 s:license: https://spdx.org/licenses/MIT
 s:dateCreated: "2026-11-25"
 
-baseCommand: [panosc-cwl, simulate, powder, --outdir, .]
+baseCommand: [panosc-cwl, powder, simulate, --outdir, .]
 hints:
   SoftwareRequirement:
     packages:

@@ -11,7 +11,7 @@ doc: |
   subtracts the offset from the module's data run and masks bad pixels. Every step also gives its
   executed notebook and HTML report (plots, tables): the reports of the run.
   `darks` and `data` hold one file per module, in the same module order.
-  Data: `panosc-cwl simulate darks --modules 4 -o data/detector`; run:
+  Data: `panosc-cwl detector simulate --modules 4 -o data/detector`; run:
   `cwltool cwl/workflows/detector-calibration.cwl jobs/detector-calibration.yml`
   (or `toil-cwl-runner ...`, or `panosc-cwl run ...`).
   `detector-calibration-simulated.cwl` simulates the runs first.

@@ -16,7 +16,7 @@ doc: |
   exported as CrystFEL .geom and as a pyFAI NXdetector file).
   The notebooks start a kernel per module and step (32 notebook runs): use `cwltool --parallel`.
   (agipd-dark-constants.cwl and agipd-correct.cwl do the same offset correction in one process each.)
-  Data: `panosc-cwl euxfel mock -o data/euxfel`; run:
+  Data: `panosc-cwl euxfel simulate -o data/euxfel`; run:
   `cwltool cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml`
   (or `toil-cwl-runner ...`, or `panosc-cwl run ...`; jobs/euxfel-agipd-locator.yml names the run
   with a facility locator instead of a path).

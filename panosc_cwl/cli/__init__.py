@@ -12,24 +12,38 @@ import sys
 from .. import __version__
 from ..exceptions import PanoscError
 from . import facility, imaging, notebook, powder, provenance, run, runs, watch
-from .common import PROG, OneLineParser, _err
+from .common import PROG, OneLineParser, _err, hide_deprecated
+
+
+DESCRIPTION = """Facility analysis codes as CWL tools and workflows.
+
+One rule for the command tree: what works on any workflow, tool or notebook is a top-level verb
+(run, validate, provenance, profiles, locate, notebook-tool, notebook-run, runs, watch, trigger);
+the science is `panosc-cwl TECHNIQUE VERB`, and every technique calls its test-data generator
+`simulate` (powder, detector, euxfel, xrf, sas, cdi, tomo). `panosc-cwl COMMAND --help` ends with
+an example."""
+
+EPILOG = """example:
+  panosc-cwl powder simulate --calibrant CeO2 --frames 20 -o data/ceo2 --overwrite
+  panosc-cwl run cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml --outdir out/powder-xrd"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog=PROG, description="Facility analysis codes as CWL tools and workflows.")
+    parser = OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    powder.add_parsers(sub)
+    # generic verbs (any workflow, tool or notebook) first, then one group per technique
     run.add_run_parser(sub)
-    provenance.add_parsers(sub)
     run.add_validate_parser(sub)
-    powder.add_merge_parser(sub)
+    provenance.add_parsers(sub)
     run.add_profiles_parser(sub)
     notebook.add_parsers(sub)
-    facility.add_parsers(sub)
-    imaging.add_parsers(sub)
     runs.add_parsers(sub)
     watch.add_parsers(sub)
+    powder.add_parsers(sub)  # also `detector`, and the hidden pre-issue-18 names
+    facility.add_parsers(sub)  # locate, euxfel, xrf, sas
+    imaging.add_parsers(sub)  # cdi, tomo
+    hide_deprecated(parser)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import OneLineParser, _err
+from .common import OneLineParser, _err, command
 
 def cmd_cdi(args) -> int:
     import json
@@ -100,6 +100,22 @@ def cmd_tomo(args) -> int:
     raise AssertionError(args.action)
 
 
+EXAMPLES = {'cdi': ['panosc-cwl cdi simulate --shape 96 96 -o obj.cxi',
+    'panosc-cwl run cwl/workflows/cdi.cwl jobs/cdi-2d.yml --outdir out/cdi'],
+    'cdi simulate': 'panosc-cwl cdi simulate --shape 128 128 --photons 1e9 -o obj.cxi',
+    'cdi reconstruct-cohere': ('panosc-cwl cdi reconstruct-cohere --data obj.cxi --nb-hio 600 --nb-er 200 '
+                               '--seed 1 --outdir .'),
+    'cdi plot': 'panosc-cwl cdi plot obj-cohere_rank01_Run0001.cxi --truth obj.cxi -o cdi.png',
+    'cdi error': 'panosc-cwl cdi error obj-cohere_rank01_Run0001.cxi --truth obj.cxi',
+    'tomo': ['panosc-cwl tomo simulate -o scan',
+    'panosc-cwl run cwl/workflows/tomo.cwl jobs/tomo.yml --outdir out/tomo'],
+    'tomo simulate': 'panosc-cwl tomo simulate --size 256 --angles 360 -o scan',
+    'tomo config': 'panosc-cwl tomo config --dataset scan/tomo.nx -o nabu.conf',
+    'tomo reconstruct': 'panosc-cwl tomo reconstruct nabu.conf -o rec.h5',
+    'tomo score': 'panosc-cwl tomo score rec.h5 --truth scan/tomo_truth.json',
+    'tomo plot': 'panosc-cwl tomo plot rec.h5 --truth scan/tomo_truth.json -o slice.png'}
+
+
 def add_parsers(sub) -> None:
     """Parsers of cdi / tomo (issue 7)."""
     from ..units import CDI_OUTPUT_FORMATS as CDI_FORMATS
@@ -107,9 +123,11 @@ def add_parsers(sub) -> None:
     from ..units import TOMO_BACKENDS as BACKENDS
     from ..units import TOMO_OUTPUT_FORMATS as OUTPUT_FORMATS
 
-    cdi = sub.add_parser("cdi", help="coherent diffraction imaging: simulate, reconstruct (cohere-core), plot")
+    cdi = command(sub, "cdi", example=EXAMPLES["cdi"],
+                  help="coherent diffraction imaging: simulate, reconstruct (cohere-core), plot")
     csub = cdi.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
-    p = csub.add_parser("simulate", help="|FFT|^2 + Poisson noise of a known complex object, as CXI")
+    p = command(csub, "simulate", example=EXAMPLES["cdi simulate"],
+                help="|FFT|^2 + Poisson noise of a known complex object, as CXI")
     p.add_argument("--shape", type=int, nargs="+", default=[128, 128], help="2 or 3 sizes (default 128 128)")
     p.add_argument("--photons", type=float, default=1e9, help="total photons in the pattern (default 1e9)")
     p.add_argument("--size", type=float, default=0.3, help="object diameter / array size (default 0.3)")
@@ -117,7 +135,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="CXI file to write")
     p.add_argument("--overwrite", action="store_true")
-    p = csub.add_parser("reconstruct-cohere", help="phase retrieval with cohere-core (PyNX's option names)")
+    p = command(csub, "reconstruct-cohere", example=EXAMPLES["cdi reconstruct-cohere"],
+                help="phase retrieval with cohere-core (PyNX's option names)")
     p.add_argument("--data", required=True, help="CXI/HDF5 (detector_1/data) or .npy intensity, centred")
     p.add_argument("--roi", type=int, nargs="+", help="start/end per axis, as pynx-cdi-id01 --roi")
     p.add_argument("--support-threshold", type=float, default=0.2, help="shrink-wrap threshold (0-1)")
@@ -130,19 +149,23 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed of the starting guesses")
     p.add_argument("--outdir", default=".", help="folder for the results")
     p.add_argument("--overwrite", action="store_true")
-    p = csub.add_parser("plot", help="PNG of amplitude and phase (aligned to the truth if given)")
+    p = command(csub, "plot", example=EXAMPLES["cdi plot"],
+                help="PNG of amplitude and phase (aligned to the truth if given)")
     p.add_argument("input", help="reconstruction (.cxi or .npz, PyNX or ours)")
     p.add_argument("--truth", help="simulated CXI file holding the true object")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--overwrite", action="store_true")
-    p = csub.add_parser("error", help="normalised complex error vs the truth (shift, twin, phase removed), JSON")
+    p = command(csub, "error", example=EXAMPLES["cdi error"],
+                help="normalised complex error vs the truth (shift, twin, phase removed), JSON")
     p.add_argument("input", help="reconstruction (.cxi or .npz)")
     p.add_argument("--truth", required=True, help="simulated CXI file")
     cdi.set_defaults(func=cmd_cdi)
 
-    tom = sub.add_parser("tomo", help="tomography: simulate NXtomo, nabu config, reconstruct, score, plot")
+    tom = command(sub, "tomo", example=EXAMPLES["tomo"],
+                  help="tomography: simulate NXtomo, nabu config, reconstruct, score, plot")
     tsub = tom.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
-    p = tsub.add_parser("simulate", help="Shepp-Logan scan with darks, flats, Poisson noise, as NXtomo")
+    p = command(tsub, "simulate", example=EXAMPLES["tomo simulate"],
+                help="Shepp-Logan scan with darks, flats, Poisson noise, as NXtomo")
     p.add_argument("--size", type=int, default=256, help="detector width in pixels (default 256)")
     p.add_argument("--slices", type=int, default=16, help="detector rows (default 16)")
     p.add_argument("--angles", type=int, default=360, help="number of projections (default 360)")
@@ -153,7 +176,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--name", default="tomo", help="base name of the files")
     p.add_argument("-o", "--outdir", default=".")
     p.add_argument("--overwrite", action="store_true")
-    p = tsub.add_parser("config", help="nabu-config's template with our options filled in")
+    p = command(tsub, "config", example=EXAMPLES["tomo config"],
+                help="nabu-config's template with our options filled in")
     p.add_argument("--dataset", required=True, help="NXtomo file")
     p.add_argument("--cor-method", default="sliding-window", help=f"{', '.join(COR_METHODS)}")
     p.add_argument("--cor-value", type=float, help="a known axis position (px) instead of a method")
@@ -165,16 +189,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--location", default=".", help="output folder written into the config")
     p.add_argument("-o", "--output", required=True, help="nabu config file to write")
     p.add_argument("--overwrite", action="store_true")
-    p = tsub.add_parser("reconstruct", help="nabu CONFIG on a GPU/OpenCL node, else nabu + CPU back-projection")
+    p = command(tsub, "reconstruct", example=EXAMPLES["tomo reconstruct"],
+                help="nabu CONFIG on a GPU/OpenCL node, else nabu + CPU back-projection")
     p.add_argument("config", help="nabu configuration file")
     p.add_argument("--dataset", help="NXtomo file to use instead of the config's [dataset] location")
     p.add_argument("--backend", default="auto", help=f"{', '.join(BACKENDS)}")
     p.add_argument("-o", "--output", required=True, help="HDF5 volume to write")
     p.add_argument("--overwrite", action="store_true")
-    p = tsub.add_parser("score", help="centre-of-rotation error and Pearson r vs the phantom, JSON")
+    p = command(tsub, "score", example=EXAMPLES["tomo score"],
+                help="centre-of-rotation error and Pearson r vs the phantom, JSON")
     p.add_argument("input")
     p.add_argument("--truth", required=True, help="truth JSON written by tomo simulate")
-    p = tsub.add_parser("plot", help="PNG of the middle slice (beside the phantom if --truth)")
+    p = command(tsub, "plot", example=EXAMPLES["tomo plot"],
+                help="PNG of the middle slice (beside the phantom if --truth)")
     p.add_argument("input")
     p.add_argument("--truth")
     p.add_argument("-o", "--output", required=True)

@@ -1,10 +1,10 @@
-"""``simulate``, ``integrate1d/2d``, ``reduce``, ``plot``, ``merge``: powder diffraction with pyFAI."""
+"""``powder simulate|integrate1d|integrate2d|reduce|merge|plot`` (pyFAI) and ``detector simulate``."""
 
 from __future__ import annotations
 
 import argparse
 
-from .common import OneLineParser, Progress
+from .common import OneLineParser, Progress, command, deprecated_alias, group
 
 # ---------------------------------------------------------------- simulate
 def cmd_simulate_powder(args) -> int:
@@ -170,58 +170,118 @@ def cmd_simulate_facility(args) -> int:
     return 0
 
 
-def _add_facility_format_parsers(sim) -> None:
-    """``simulate eiger|bliss|edf-series``: powder frames in the files a beamline's software writes."""
-    helps = {"eiger": "DECTRIS Eiger NXmx series: NAME_master.h5 + external-linked NAME_data_00000N.h5",
-             "bliss": "ESRF Bliss scan: NAME_0001.h5 with a virtual dataset over LImA chunk files in scan0001/",
-             "edf-series": "LImA EDF series: multi-frame DET_000N.edf files"}
-    for kind, hlp in helps.items():
-        p = sim.add_parser(kind, help=hlp)
-        p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (default CeO2)")
-        p.add_argument("--detector", help="pyFAI detector name (default Eiger4M, Eiger1M, Pilatus1M)")
-        p.add_argument("--frames", type=int, default=3, help="number of frames (default 3)")
-        if kind == "edf-series":
-            p.add_argument("--frames-per-file", type=int, default=2, help="frames in each EDF file (default 2)")
-        else:
-            p.add_argument("--files", type=int, default=3 if kind == "eiger" else 4,
-                           help="data files (Eiger) or LImA chunk files (Bliss); default 3 / 4")
-            p.add_argument("--compression", default="bslz4" if kind == "eiger" else "gzip",
-                           choices=["bslz4", "lz4", "zstd", "blosc", "gzip", "none"],
-                           help="frame compression (hdf5plugin filters; Eiger default bslz4)")
-        p.add_argument("--dtype", default="uint32", choices=["uint16", "uint32"],
-                       help="stored pixel type; gaps and dead pixels hold its maximum")
-        p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
-        p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
-        p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
-        p.add_argument("--name", help="base name of the files (default: calibrant name)")
-        p.add_argument("-o", "--outdir", default=".", help="output folder")
-        p.add_argument("--overwrite", action="store_true", help="replace existing files")
-        p.set_defaults(func=cmd_simulate_facility)
+FACILITY_FORMATS = {
+    "eiger": "DECTRIS Eiger NXmx series: NAME_master.h5 + external-linked NAME_data_00000N.h5",
+    "bliss": "ESRF Bliss scan: NAME_0001.h5 with a virtual dataset over LImA chunk files in scan0001/",
+    "edf-series": "LImA EDF series: multi-frame DET_000N.edf files"}
+STACK_ONLY = ("tilt_deg", "imax", "background", "resolution", "edf", "tiff")
+FORMAT_ONLY = ("files", "compression", "frames_per_file", "dtype")
 
 
-def add_parsers(sub) -> None:
-    """simulate powder/darks, integrate1d/2d, reduce, plot."""
-    sim = sub.add_parser("simulate", help="write simulated detector data").add_subparsers(
-        dest="kind", required=True, parser_class=OneLineParser)
-    p = sim.add_parser("powder", help="powder-diffraction frames of a pyFAI calibrant")
+def _stack_args(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """Options of the HDF5-stack simulation; ``defaults=False`` leaves them None (``powder simulate``
+    fills them per --format and refuses the ones that do not apply)."""
+    d = (lambda v: v) if defaults else (lambda v: None)
+    p.add_argument("--tilt-deg", type=float, default=d(0.0), help="detector rotation rot1 in degrees (stack)")
+    p.add_argument("--imax", type=float, default=d(2000.0), help="peak height of the rings in counts (stack)")
+    p.add_argument("--background", type=float, default=d(20.0), help="flat background in counts (stack)")
+    p.add_argument("--resolution", type=float, default=d(0.03), help="ring width (2θ, degrees; stack)")
+    p.add_argument("--edf", type=int, default=d(1), help="also write this many frames as EDF (stack; default 1)")
+    p.add_argument("--tiff", type=int, default=d(1), help="also write this many frames as TIFF (stack; default 1)")
+
+
+def _format_args(p: argparse.ArgumentParser, kind: str | None) -> None:
+    """Options of the facility-format writers (``kind`` None: all of them, without defaults)."""
+    if kind in (None, "edf-series"):
+        p.add_argument("--frames-per-file", type=int, default=2 if kind else None,
+                       help="frames in each EDF file (edf-series; default 2)")
+    if kind in (None, "eiger", "bliss"):
+        p.add_argument("--files", type=int, default={"eiger": 3, "bliss": 4}.get(kind),
+                       help="data files (eiger) or LImA chunk files (bliss); default 3 / 4")
+        p.add_argument("--compression", default={"eiger": "bslz4", "bliss": "gzip"}.get(kind),
+                       choices=["bslz4", "lz4", "zstd", "blosc", "gzip", "none"],
+                       help="frame compression, hdf5plugin filters (eiger default bslz4, bliss gzip)")
+    p.add_argument("--dtype", default="uint32" if kind else None, choices=["uint16", "uint32"],
+                   help="stored pixel type; gaps and dead pixels hold its maximum (default uint32)")
+
+
+def _common_simulation_args(p: argparse.ArgumentParser, detector_default, frames_default) -> None:
     p.add_argument("--calibrant", default="CeO2", help="pyFAI calibrant name (CeO2, LaB6, Si, ...)")
-    p.add_argument("--detector", default="Pilatus1M", help="pyFAI detector name (Pilatus1M, Eiger1M, ...)")
-    p.add_argument("--frames", type=int, default=10, help="number of frames in the HDF5 stack")
+    p.add_argument("--detector", default=detector_default,
+                   help="pyFAI detector name (default Pilatus1M; eiger Eiger4M, bliss Eiger1M, edf-series Pilatus1M)")
+    p.add_argument("--frames", type=int, default=frames_default, help="number of frames (default 10; formats 3)")
     p.add_argument("--wavelength", type=float, default=1.0, help="wavelength in angstrom (default 1.0)")
     p.add_argument("--distance", type=float, default=100.0, help="sample-detector distance in mm (default 100)")
-    p.add_argument("--tilt-deg", type=float, default=0.0, help="detector rotation rot1 in degrees")
-    p.add_argument("--imax", type=float, default=2000.0, help="peak height of the rings in counts")
-    p.add_argument("--background", type=float, default=20.0, help="flat background in counts")
-    p.add_argument("--resolution", type=float, default=0.03, help="ring width (2θ, degrees)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the Poisson noise")
     p.add_argument("--name", help="base name of the files (default: calibrant name)")
-    p.add_argument("--edf", type=int, default=1, help="also write this many frames as EDF")
-    p.add_argument("--tiff", type=int, default=1, help="also write this many frames as TIFF")
     p.add_argument("-o", "--outdir", default=".", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.set_defaults(func=cmd_simulate_powder)
 
-    p = sim.add_parser("darks", help="dark and data runs of a multi-module detector (pedestal, noise, bad pixels)")
+
+def _legacy_powder_args(p) -> None:
+    _common_simulation_args(p, "Pilatus1M", 10)
+    _stack_args(p)
+
+
+def _legacy_format_args(kind):
+    def build(p):
+        _common_simulation_args(p, None, 3)
+        _format_args(p, kind)
+        p.set_defaults(kind=kind)
+    return build
+
+
+def cmd_powder_simulate(args) -> int:
+    """``powder simulate --format``: one command, the options of the chosen format."""
+    from ..exceptions import InputError
+
+    fmt = args.format
+    applies = {"stack": STACK_ONLY, "eiger": ("files", "compression", "dtype"),
+               "bliss": ("files", "compression", "dtype"), "edf-series": ("frames_per_file", "dtype")}[fmt]
+    wrong = [n for n in STACK_ONLY + FORMAT_ONLY if getattr(args, n) is not None and n not in applies]
+    if wrong:
+        raise InputError(f"--{wrong[0].replace('_', '-')} does not apply to --format {fmt}", field="format")
+    if fmt == "stack":
+        defaults = {"detector": "Pilatus1M", "frames": 10, "tilt_deg": 0.0, "imax": 2000.0, "background": 20.0,
+                    "resolution": 0.03, "edf": 1, "tiff": 1}
+    else:
+        defaults = {"frames": 3, "files": 3 if fmt == "eiger" else 4, "dtype": "uint32", "frames_per_file": 2,
+                    "compression": "bslz4" if fmt == "eiger" else "gzip"}
+    for name, value in defaults.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    if fmt == "stack":
+        return cmd_simulate_powder(args)
+    args.kind = fmt
+    return cmd_simulate_facility(args)
+
+
+def _integrate_parser(p, dims: int) -> None:
+    _integration_args(p, two_d=dims == 2)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _reduce_args(p) -> None:
+    p.add_argument("input", help="NeXus file from powder integrate1d")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _plot_args(p) -> None:
+    p.add_argument("input", help="NeXus file from powder reduce")
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--calibrant", help="mark this calibrant's reflections")
+    p.add_argument("--title", help="plot title (default: the file name)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _merge_args(p) -> None:
+    p.add_argument("chunks", nargs="+", help="NeXus files from powder integrate1d/2d --frame-range")
+    p.add_argument("-o", "--output", required=True, help="output NeXus file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+
+def _darks_args(p) -> None:
     p.add_argument("--modules", type=int, default=4, help="number of detector modules (default 4)")
     p.add_argument("--module-shape", type=int, nargs=2, default=[64, 64], metavar=("NY", "NX"),
                    help="pixels per module (default 64 64)")
@@ -232,35 +292,67 @@ def add_parsers(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("-o", "--outdir", default=".", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    p.set_defaults(func=cmd_simulate_darks)
 
-    _add_facility_format_parsers(sim)
+
+def add_parsers(sub) -> None:
+    """``powder simulate|integrate1d|integrate2d|reduce|merge|plot`` and ``detector simulate``."""
+    pw = group(sub, "powder", "powder diffraction with pyFAI: simulate, integrate1d/2d, reduce, merge, plot",
+               ["panosc-cwl powder simulate --calibrant CeO2 --frames 4 -o data/ceo2",
+                "panosc-cwl powder integrate1d --frames data/ceo2/ceo2.h5 --poni data/ceo2/ceo2.poni -o ceo2.nxs"])
+    p = command(pw, "simulate", "powder frames of a pyFAI calibrant, as our HDF5 stack or as a beamline writes them",
+                ["panosc-cwl powder simulate --calibrant LaB6 --frames 4 -o data/lab6",
+                 "panosc-cwl powder simulate --format eiger --frames 3 --files 3 -o data/eiger"],
+                description="Powder-diffraction frames of a pyFAI calibrant (rings, background, Poisson noise, "
+                "detector gaps).\n\n--format stack (default): HDF5 stack NAME.h5, PONI, EDF/TIFF frames, truth JSON.\n"
+                + "".join(f"--format {k}: {v}\n" for k, v in FACILITY_FORMATS.items())
+                + "The facility formats also write NAME_job.yml, a CWL job naming the linked files.")
+    p.add_argument("--format", default="stack", choices=["stack", *FACILITY_FORMATS],
+                   help="stack (default), eiger, bliss or edf-series")
+    _common_simulation_args(p, None, None)
+    _stack_args(p, defaults=False)
+    _format_args(p, None)
+    p.set_defaults(func=cmd_powder_simulate)
 
     for dims in (1, 2):
-        p = sub.add_parser(f"integrate{dims}d", help=f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame")
-        _integration_args(p, two_d=dims == 2)
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        p = command(pw, f"integrate{dims}d", f"pyFAI {'1D pattern' if dims == 1 else '2D cake'} of every frame",
+                    f"panosc-cwl powder integrate{dims}d --frames data/ceo2/ceo2.h5 --poni data/ceo2/ceo2.poni "
+                    f"-o {'ceo2' if dims == 1 else 'cake'}.nxs")
+        _integrate_parser(p, dims)
         p.set_defaults(func=lambda a, d=dims: cmd_integrate(a, d))
-
-    p = sub.add_parser("reduce", help="mean/sum pattern and per-frame totals of an integrated stack")
-    p.add_argument("input", help="NeXus file from integrate1d")
-    p.add_argument("-o", "--output", required=True, help="output NeXus file")
-    p.add_argument("--overwrite", action="store_true")
+    p = command(pw, "reduce", "mean/sum pattern and per-frame totals of an integrated stack",
+                "panosc-cwl powder reduce ceo2.nxs -o ceo2-reduced.nxs")
+    _reduce_args(p)
     p.set_defaults(func=cmd_reduce)
-
-    p = sub.add_parser("plot", help="PNG of a reduced pattern with calibrant reflections marked")
-    p.add_argument("input", help="NeXus file from reduce")
-    p.add_argument("-o", "--output", required=True, help="output PNG")
-    p.add_argument("--calibrant", help="mark this calibrant's reflections")
-    p.add_argument("--title")
-    p.add_argument("--overwrite", action="store_true")
+    p = command(pw, "merge", "join integrated chunks (integrate1d/2d --frame-range) into one stack file",
+                ["panosc-cwl powder integrate1d --frames data/ceo2/ceo2.h5 --poni data/ceo2/ceo2.poni "
+                 "--frame-range 0:2 -o part0.nxs",
+                 "panosc-cwl powder integrate1d --frames data/ceo2/ceo2.h5 --poni data/ceo2/ceo2.poni "
+                 "--frame-range 2:4 -o part1.nxs",
+                 "panosc-cwl powder merge part0.nxs part1.nxs -o merged.nxs"])
+    _merge_args(p)
+    p.set_defaults(func=cmd_merge)
+    p = command(pw, "plot", "PNG of a reduced pattern with calibrant reflections marked",
+                "panosc-cwl powder plot ceo2-reduced.nxs --calibrant CeO2 -o ceo2.png")
+    _plot_args(p)
     p.set_defaults(func=cmd_plot)
 
+    det = group(sub, "detector", "multi-module detector calibration data: simulate",
+                "panosc-cwl detector simulate --modules 4 -o data/detector")
+    p = command(det, "simulate", "dark and data runs of a multi-module detector (pedestal, noise, bad pixels)",
+                "panosc-cwl detector simulate --modules 4 --darks 50 --frames 20 -o data/detector")
+    _darks_args(p)
+    p.set_defaults(func=cmd_simulate_darks)
 
-def add_merge_parser(sub) -> None:
-    p = sub.add_parser("merge", help="join integrated chunks (integrate1d/2d --frame-range) into one stack file")
-    p.add_argument("chunks", nargs="+", help="NeXus files from integrate1d/2d --frame-range")
-    p.add_argument("-o", "--output", required=True, help="output NeXus file")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.set_defaults(func=cmd_merge)
-
+    # ---- the names before the command tree was regrouped by technique (issue 18): hidden, still working
+    old_sim = sub.add_parser("simulate").add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
+    deprecated_alias(old_sim, "powder", "simulate powder", "powder simulate", _legacy_powder_args, cmd_simulate_powder)
+    deprecated_alias(old_sim, "darks", "simulate darks", "detector simulate", _darks_args, cmd_simulate_darks)
+    for kind in FACILITY_FORMATS:
+        deprecated_alias(old_sim, kind, f"simulate {kind}", f"powder simulate --format {kind}",
+                         _legacy_format_args(kind), cmd_simulate_facility)
+    for dims in (1, 2):
+        deprecated_alias(sub, f"integrate{dims}d", f"integrate{dims}d", f"powder integrate{dims}d",
+                         lambda p, d=dims: _integrate_parser(p, d), lambda a, d=dims: cmd_integrate(a, d))
+    deprecated_alias(sub, "reduce", "reduce", "powder reduce", _reduce_args, cmd_reduce)
+    deprecated_alias(sub, "plot", "plot", "powder plot", _plot_args, cmd_plot)
+    deprecated_alias(sub, "merge", "merge", "powder merge", _merge_args, cmd_merge)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import PROG, OneLineParser, _err
+from .common import PROG, _err, command, group
 
 def cmd_provenance(args) -> int:
     import json
@@ -67,28 +67,34 @@ def cmd_provenance(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    prv = sub.add_parser("provenance", help="research-object bundles and NXprocess provenance: show, verify, "
-                         "to-nexus, rerun, to-rocrate").add_subparsers(dest="action", required=True,
-                                                                      parser_class=OneLineParser)
-    p = prv.add_parser("show", help="who, when, which workflow, steps with tool versions, data with checksums")
+    prv = group(sub, "provenance",
+                "research-object bundles and NXprocess provenance: show, verify, to-nexus, rerun, to-rocrate",
+                ["panosc-cwl run cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml --outdir out/ceo2",
+                 "panosc-cwl provenance show out/ceo2/provenance"])
+    p = command(prv, "show", example="panosc-cwl provenance show out/ceo2/provenance",
+                help="who, when, which workflow, steps with tool versions, data with checksums")
     p.add_argument("source", help="bundle folder or NeXus file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_provenance)
-    p = prv.add_parser("verify", help="check a bundle's BagIt checksums; names every file that fails")
+    p = command(prv, "verify", example="panosc-cwl provenance verify out/ceo2/provenance",
+                help="check a bundle's BagIt checksums; names every file that fails")
     p.add_argument("bundle")
     p.add_argument("--external", action="store_true", help="also re-hash data referenced outside the bundle")
     p.set_defaults(func=cmd_provenance)
-    p = prv.add_parser("to-nexus", help="write one NXprocess per workflow step into NeXus files (atomically)")
+    p = command(prv, "to-nexus", example="panosc-cwl provenance to-nexus out/ceo2/provenance other.nxs",
+                help="write one NXprocess per workflow step into NeXus files (atomically)")
     p.add_argument("bundle")
     p.add_argument("files", nargs="+", help="NeXus/HDF5 files")
     p.set_defaults(func=cmd_provenance)
-    p = prv.add_parser("rerun", help="re-run the workflow recorded in a NeXus file and compare output checksums")
+    p = command(prv, "rerun", example="panosc-cwl provenance rerun out/ceo2/reduced.nxs",
+                help="re-run the workflow recorded in a NeXus file and compare output checksums")
     p.add_argument("file", help="NeXus file with an NXprocess chain")
     p.add_argument("--workdir", help="where to re-run (default: a new temporary folder)")
     p.add_argument("--runner", help="override the recorded runner (cwltool, toil)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_provenance)
-    p = prv.add_parser("to-rocrate", help="Provenance Run Crate 0.5 of a bundle (rocrate library)")
+    p = command(prv, "to-rocrate", example="panosc-cwl provenance to-rocrate out/ceo2/provenance -o out/ceo2/crate",
+                help="Provenance Run Crate 0.5 of a bundle (rocrate library)")
     p.add_argument("bundle")
     p.add_argument("-o", "--output", help="crate folder or .zip (default BUNDLE-rocrate)")
     p.set_defaults(func=cmd_provenance)

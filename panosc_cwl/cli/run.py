@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from .common import _err, _print_issues
+from .common import _err, _print_issues, command
 
 _PROGRESS = re.compile(r"\[(step|workflow|job) ([^\]]+)\] (start|completed \w+)|Issued job|Job ended|completed")
 
@@ -32,8 +32,9 @@ class RunPrinter:
         elif kind == "finished":
             _err(f"finished in {value[0]:.1f} s; log: {value[1]}")
         elif kind == "provenance":
-            _err(f"provenance: {value.bundle} ({value.seconds:.1f} s); NXprocess chain written into "
-                 f"{', '.join(e.path.name for e in value.nexus) or 'no NeXus output'}")
+            chain = (f"; NXprocess chain written into {', '.join(e.path.name for e in value.nexus)}"
+                     if value.nexus else "")  # a run without NeXus outputs has only the bundle
+            _err(f"provenance: {value.bundle} ({value.seconds:.1f} s){chain}")
 
     def line(self, line: str) -> None:
         if self.verbose:
@@ -113,10 +114,13 @@ def cmd_profiles(args) -> int:
 
 
 def add_run_parser(sub) -> None:
-    p = sub.add_parser("run", help="run a CWL workflow or tool with cwltool or Toil",
-                       description="Run a CWL workflow or tool with cwltool or Toil. Options after `--` go to the "
-                                   "runner unchanged, e.g. `panosc-cwl run WF JOB -- --parallel` (cwltool) or "
-                                   "`-- --maxCores 2` (Toil); the printed command shows them.")
+    p = command(sub, "run", "run a CWL workflow or tool with cwltool or Toil",
+                ["panosc-cwl powder simulate --calibrant CeO2 --frames 20 -o data/ceo2 --overwrite",
+                 "panosc-cwl run cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml --outdir out/powder-xrd",
+                 "panosc-cwl run cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml --outdir out/euxfel -- --parallel"],
+                description="Run a CWL workflow or tool with cwltool or Toil. Options after `--` go to the "
+                            "runner unchanged, e.g. `panosc-cwl run WF JOB -- --parallel` (cwltool) or "
+                            "`-- --maxCores 2` (Toil); the printed command shows them.")
     p.add_argument("workflow", help="CWL workflow or tool")
     p.add_argument("job", nargs="?", help="job file (YAML/JSON inputs)")
     p.add_argument("--runner", help="cwltool (default; toil with --profile) or toil")
@@ -142,7 +146,8 @@ def add_run_parser(sub) -> None:
 
 
 def add_validate_parser(sub) -> None:
-    p = sub.add_parser("validate", help="check a job against a CWL tool/workflow before submitting it")
+    p = command(sub, "validate", "check a job against a CWL tool/workflow before submitting it",
+                "panosc-cwl validate cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml")
     p.add_argument("workflow", help="CWL workflow or tool")
     p.add_argument("job", help="job file (YAML/JSON inputs)")
     p.add_argument("--profile", help="facility profile whose allowed_roots file inputs must lie under")
@@ -152,7 +157,8 @@ def add_validate_parser(sub) -> None:
 
 
 def add_profiles_parser(sub) -> None:
-    p = sub.add_parser("profiles", help="list the facility profiles for `run --profile` (packaged + user file)")
+    p = command(sub, "profiles", "list the facility profiles for `run --profile` (packaged + user file)",
+                ["panosc-cwl profiles", "panosc-cwl profiles desy-maxwell"])
     p.add_argument("name", nargs="?", help="show this profile's Toil options and environment")
     p.set_defaults(func=cmd_profiles)
 
