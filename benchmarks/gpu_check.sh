@@ -133,7 +133,8 @@ missing = [m for m in ("numpy", "h5py", "pyFAI", "cwltool", "panosc_cwl") if imp
 if missing:
     row("environment", "MISSING", note=f"not importable: {', '.join(missing)} (carry them or use a prepared venv)")
 pcwl = [shutil.which("panosc-cwl") or "panosc-cwl"]
-cwltool = [sys.executable, "-m", "cwltool"]
+cwltool = [str(Path(sys.executable).parent / "cwltool") if (Path(sys.executable).parent / "cwltool").exists()
+           else (shutil.which("cwltool") or "cwltool")]
 
 # 1. pyFAI OpenCL vs CPU ------------------------------------------------------------------------
 try:
@@ -269,7 +270,10 @@ for tool, job in jobs.items():
     if tool.startswith("pyfai"):
         import h5py
 
-        f = next(od.glob("*.nxs"))
+        f = next(od.glob("*.nxs"), None)
+        if f is None:
+            row(f"cwltool {tool}", "FAIL", gpu=f"{secs:.1f} s", note="no NeXus output")
+            continue
         with h5py.File(f, "r") as h5:
             meth = str(h5["entry/reduction/input/method"][()])
         note = f"method recorded: {meth}"
