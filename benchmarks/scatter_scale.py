@@ -115,6 +115,17 @@ def toil_slurm(workflow: Path, job: dict, work: Path, env: dict, name: str) -> f
     return time.perf_counter() - t0
 
 
+def print_model(fixed: float, per_frame: float) -> None:
+    print(f"\ncost model (panosc_cwl.chunks): job = {fixed:.2f} s fixed + {per_frame * 1000:.1f} ms x frames")
+    print(f"{'frames':>8}{'nodes':>7}{'cores':>7}{'chunk':>7}{'chunks':>8}{'waves':>7}{'wall s':>9}{'overhead':>10}"
+          f"{'  (chunk 1: wall s)':>20}")
+    for frames, nodes, cores in ((1000, 1, 2), (10000, 4, 32), (100000, 10, 64), (1000000, 50, 64)):
+        plan = suggest_chunks(frames, nodes, cores, fixed_s=fixed, per_frame_s=per_frame)
+        naive = predict(frames, 1, nodes * cores, fixed, per_frame)
+        print(f"{frames:8d}{nodes:7d}{cores:7d}{plan.chunk:7d}{plan.n_chunks:8d}{plan.waves:7d}"
+              f"{plan.predicted_wall_s:9.0f}{plan.overhead_fraction:10.1%}{naive.predicted_wall_s:20.0f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000, help="scatter width = number of chunks (default 1000)")
@@ -124,7 +135,12 @@ def main() -> int:
     ap.add_argument("--calib-trains", type=int, default=100, help="dark trains per module of the calibration run")
     ap.add_argument("--skip-toil", action="store_true", help="only the local and bare sbatch measurements")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--model", metavar="JSON", help="only print the cost model and chunk table of an earlier --json")
     args = ap.parse_args()
+    if args.model:
+        saved = json.loads(Path(args.model).read_text())
+        print_model(saved["fixed_s"], saved["per_frame_s"])
+        return 0
     env = slurm_env()
     if subprocess.run(["sinfo", "-h"], env=env, capture_output=True, timeout=20).returncode != 0:
         raise SystemExit("SLURM is not up (. .slurm/env, or .ci/slurm-up)")
@@ -180,14 +196,7 @@ def main() -> int:
     if "calib" in res:
         print(f"\ncalibration workflow, {args.calib_modules} modules x {args.calib_trains} trains (Toil on SLURM): "
               f"{res['calib']:.1f} s = {res['calib'] / args.calib_modules:.1f} s per module")
-    print(f"\ncost model (panosc_cwl.chunks): job = {fixed:.2f} s fixed + {per_frame * 1000:.1f} ms x frames")
-    print(f"{'frames':>8}{'nodes':>7}{'cores':>7}{'chunk':>7}{'chunks':>8}{'waves':>7}{'wall s':>9}{'overhead':>10}"
-          f"{'  (chunk 1: wall s)':>20}")
-    for frames, nodes, cores in ((1000, 1, 2), (10000, 4, 32), (100000, 10, 64), (1000000, 50, 64)):
-        plan = suggest_chunks(frames, nodes, cores, fixed_s=fixed, per_frame_s=per_frame)
-        naive = predict(frames, 1, nodes * cores, fixed, per_frame)
-        print(f"{frames:8d}{nodes:7d}{cores:7d}{plan.chunk:7d}{plan.n_chunks:8d}{plan.waves:7d}"
-              f"{plan.predicted_wall_s:9.0f}{plan.overhead_fraction:10.1%}{naive.predicted_wall_s:20.0f}")
+    print_model(fixed, per_frame)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     return 0

@@ -7,9 +7,8 @@ part, paid once per job whatever its size, plus a part per frame:
 
 ``fixed_s`` is the scheduler and Toil's per-job cost (submission, worker start, staging) plus the
 step's own start (Python, pyFAI import, geometry tables); ``per_frame_s`` is pyFAI's integration of
-one frame with its read. The defaults are what ``benchmarks/scatter_scale.py`` measured on the
-project's SLURM (see benchmarks/README.md); pass your cluster's figures (from the same script) for
-your cluster.
+one frame with its read. The defaults are this project's idle 2-core node (see benchmarks/README.md);
+``benchmarks/scatter_scale.py`` measures both on your cluster: pass its figures.
 
 With ``slots`` jobs running at once, ``n`` chunks run in ``ceil(n / slots)`` waves, so the run takes
 about ``waves * (fixed_s + chunk * per_frame_s)``: the wall time is shortest with one chunk per slot
@@ -25,9 +24,10 @@ from dataclasses import asdict, dataclass
 
 from .exceptions import InputError
 
-#: seconds per job outside the science, measured by benchmarks/scatter_scale.py (Toil on SLURM + step start)
+#: seconds per job outside the science on an idle node: Toil on SLURM ~1.5 s/job (benchmarks/scatter_overhead.py)
+#: plus the integration step's start ~2.5 s (Python, pyFAI import, CSR tables; benchmarks/step_overhead.py)
 DEFAULT_FIXED_S = 4.0
-#: seconds per Pilatus-1M frame (bbox CSR on one core, with its read), from the same benchmark
+#: seconds per Pilatus-1M frame, 2000 bins, bbox CSR on one core with its read (benchmarks/integrate_throughput.py)
 DEFAULT_PER_FRAME_S = 0.03
 
 
