@@ -247,7 +247,7 @@ except Exception as exc:  # noqa: BLE001
 # 4. GPU-hinted CWL tools through cwltool with the real nvidia-smi --------------------------------
 cw = out / "cwl"
 cw.mkdir(exist_ok=True)
-base = cwltool + ["--enable-ext", "--quiet", "--preserve-environment", "PYTHONPATH"]
+base = cwltool + ["--enable-ext", "--quiet", "--disable-color", "--preserve-environment", "PYTHONPATH"]
 jobs = {
     "pyfai-integrate1d-gpu.cwl": {"frames": [{"class": "File", "path": str(out / "ceo2/ceo2.h5")}],
                                   "dataset": "/entry/data/data", "npt": 2000, "unit": "2th_deg",
@@ -264,7 +264,9 @@ for tool, job in jobs.items():
     od = cw / tool.replace(".cwl", "")
     p, secs = sh(base + ["--outdir", str(od), str(repo / "cwl/tools" / tool), str(jf)])
     if p.returncode:
-        row(f"cwltool {tool}", "FAIL", gpu=f"{secs:.1f} s", note=(p.stderr.strip().splitlines() or ["?"])[-1][:200])
+        lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()] or ["?"]
+        said = [ln for ln in lines if "Could not" in ln or "rror" in ln] or lines
+        row(f"cwltool {tool}", "FAIL", gpu=f"{secs:.1f} s", note=said[-1][:200])
         continue
     note = ""
     if tool.startswith("pyfai"):
