@@ -63,11 +63,61 @@ def read_pattern(path: str | Path, group: str | None = None) -> Pattern:
     return Pattern(radial, radial_name, str(units), intensity, sigma, wl)
 
 
-def expected_positions(calibrant: str, wavelength_m: float, unit: str) -> np.ndarray:
-    """Positions of the calibrant's reflections in ``unit`` (one of the integration units)."""
+def cache_dir() -> Path | None:
+    """Where computed tables are kept between processes; None when caching is off.
+
+    ``$PANOSC_CWL_CACHE`` (``off`` disables it), else ``~/.cache/panosc-cwl`` of the account
+    (looked up in the password database: cwltool gives every step a fresh ``$HOME``).
+    """
+    import os
+
+    env = os.environ.get("PANOSC_CWL_CACHE")
+    if env:
+        return None if env.lower() in ("off", "0", "no", "none") else Path(env)
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "panosc-cwl"
+    except (ImportError, KeyError):
+        return None
+
+
+def calibrant_two_theta(calibrant: str, wavelength_m: float) -> list[float]:
+    """pyFAI's 2θ (rad) of every reflection of ``calibrant`` at ``wavelength_m``.
+
+    Importing pyFAI's calibrant module costs 1-2 s (it pulls in scipy.signal/stats), more than the
+    plot or report step itself; pyFAI's answer is therefore kept in :func:`cache_dir`, keyed by the
+    pyFAI version, calibrant and exact wavelength, so later steps and runs read the same numbers
+    back (floats round-trip exactly through JSON) without importing pyFAI.
+    """
+    import json
+    from importlib.metadata import version
+
+    root = cache_dir()
+    path = None
+    if root is not None:
+        key = f"{calibrant}-{float(wavelength_m).hex()}".replace("/", "_")
+        path = root / f"pyFAI-{version('pyFAI')}" / "calibrant-2th" / f"{key}.json"
+        try:
+            return [float(v) for v in json.loads(path.read_text())]
+        except (OSError, ValueError, TypeError):
+            pass
     from .simulate import get_calibrant
 
-    two_theta = np.asarray(get_calibrant(calibrant, wavelength_m).get_2th(), dtype=float)
+    two_theta = [float(v) for v in get_calibrant(calibrant, wavelength_m).get_2th()]
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path, overwrite=True) as tmp:
+                Path(tmp).write_text(json.dumps(two_theta))
+        except Exception:  # e.g. a read-only home: no cache, same numbers
+            pass
+    return two_theta
+
+
+def expected_positions(calibrant: str, wavelength_m: float, unit: str) -> np.ndarray:
+    """Positions of the calibrant's reflections in ``unit`` (one of the integration units)."""
+    two_theta = np.asarray(calibrant_two_theta(calibrant, wavelength_m), dtype=float)
     if unit == "2th_deg":
         return np.degrees(two_theta)
     q_m = 4 * np.pi * np.sin(two_theta / 2) / wavelength_m
@@ -158,14 +208,15 @@ def write_reduced(pattern: Pattern, red: Reduced, output: str | Path, overwrite:
 def plot_pattern(reduced_path: str | Path, output: str | Path, calibrant: str | None = None,
                  overwrite: bool = False, title: str | None = None) -> Path:
     """PNG of the mean pattern with the calibrant's expected reflections, and per-frame totals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure with the Agg canvas, without pyplot: no GUI backend machinery to import and set up
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     pat = read_pattern(reduced_path, "mean")
     totals = read_pattern(reduced_path, "frame_total")
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), height_ratios=[3, 1], layout="constrained")
+    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, ax2 = fig.subplots(2, 1, height_ratios=[3, 1])
     ax.plot(pat.radial, pat.intensity, lw=0.8, color="k", label="mean pattern")
     if pat.sigma is not None:
         ax.fill_between(pat.radial, pat.intensity - pat.sigma, pat.intensity + pat.sigma, color="0.6", lw=0)
@@ -184,5 +235,4 @@ def plot_pattern(reduced_path: str | Path, output: str | Path, calibrant: str | 
     ax2.set_ylabel("total intensity")
     with atomic_path(output, overwrite=overwrite) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
     return Path(output)
