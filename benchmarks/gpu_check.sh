@@ -139,7 +139,7 @@ cwltool = [str(Path(sys.executable).parent / "cwltool") if (Path(sys.executable)
 # 1. pyFAI OpenCL vs CPU ------------------------------------------------------------------------
 try:
     data = out / "ceo2"
-    p, _ = sh(pcwl + ["simulate", "powder", "--calibrant", "CeO2", "--frames", str(n_frames), "-o", str(data),
+    p, _ = sh(pcwl + ["powder", "simulate", "--calibrant", "CeO2", "--frames", str(n_frames), "-o", str(data),
                       "--overwrite"])
     if p.returncode:
         raise RuntimeError(p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "simulate failed")

@@ -3,7 +3,7 @@
 
 In one run, on the project's SLURM (reads .slurm/env; profile ci-local):
 
-1. the chunk command alone, here: ``panosc-cwl integrate1d --frame-range`` on 1 frame and on F
+1. the chunk command alone, here: ``panosc-cwl powder integrate1d --frame-range`` on 1 frame and on F
    frames, giving the step's own start (s) and the per-frame cost (s/frame);
 2. N bare ``sbatch`` jobs of that same command (chunk i = frame range of ``--chunk`` frames of a
    ``--stack``-frame stack, wrapping round), submitted at once, waited for with ``scontrol``;
@@ -69,7 +69,7 @@ steps:
 
 
 def chunk_cmd(stack: Path, poni: Path, rng: str, output: Path) -> list[str]:
-    return [str(BIN / "panosc-cwl"), "integrate1d", "--quiet", "--frames", str(stack), "--dataset", "/entry/data/data",
+    return [str(BIN / "panosc-cwl"), "powder", "integrate1d", "--quiet", "--frames", str(stack), "--dataset", "/entry/data/data",
             "--poni", str(poni), "--npt", "2000", "--unit", "2th_deg", "--frame-range", rng, "--output", str(output)]
 
 
@@ -149,7 +149,7 @@ def main() -> int:
     res: dict = {"n": args.n, "chunk": args.chunk, "slots": cpus}
     with tempfile.TemporaryDirectory(prefix="scatter-scale-", dir=os.environ.get("SCALE_TMP")) as tmp:
         work = Path(tmp)
-        subprocess.run([str(BIN / "panosc-cwl"), "simulate", "powder", "--calibrant", "CeO2", "--frames",
+        subprocess.run([str(BIN / "panosc-cwl"), "powder", "simulate", "--calibrant", "CeO2", "--frames",
                         str(args.stack), "-o", str(work / "data")], env=env, check=True, capture_output=True)
         stack, poni = work / "data/ceo2.h5", work / "data/ceo2.poni"
         # 1. the command alone: its start and its cost per frame

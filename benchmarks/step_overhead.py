@@ -134,6 +134,7 @@ def main() -> int:
     n = args.repeat
     res: dict[str, float] = {}
     try:
+        # the pre-issue-18 command names (hidden aliases now): --venv may point at an older checkout
         subprocess.run([pcwl, "simulate", "powder", "--calibrant", "CeO2", "--frames", str(args.frames),
                         "-o", str(work / "data" / "stack")], env=env, check=True, capture_output=True)
         subprocess.run([pcwl, "simulate", "powder", "--calibrant", "CeO2", "--frames", "1",
