@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-EPILOG = """examples:
+EPILOG = """example:
   panosc-cwl runs list --workflow powder-xrd --status failed --since 7d
   panosc-cwl runs list --input-sha1 3f786850e387550fdab836ed7e6dc881de23001b --json
   panosc-cwl runs show 20261203T140512-a1b2c3

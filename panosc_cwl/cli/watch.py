@@ -8,7 +8,12 @@ import time
 
 from .common import _err
 
-WATCH_EXAMPLE = """example rules file (paths relative to it):
+WATCH_EXAMPLE = """example:
+  panosc-cwl watch jobs/watch-powder.yaml            # poll until Ctrl-C
+  panosc-cwl watch jobs/watch-powder.yaml --status   # what was processed, what failed
+  panosc-cwl trigger powder /gpfs/current/p2222/raw/r0013 --rules jobs/watch-powder.yaml
+
+rules file (paths relative to it):
   poll_seconds: 10
   rules:
     powder:
@@ -23,9 +28,6 @@ WATCH_EXAMPLE = """example rules file (paths relative to it):
       max_attempts: 2
       outputs_beside_data: true            # <dataset>/processed/powder/
 
-  panosc-cwl watch jobs/watch-powder.yaml            # poll until Ctrl-C
-  panosc-cwl watch jobs/watch-powder.yaml --status   # what was processed, what failed
-  panosc-cwl trigger powder /gpfs/current/p2222/raw/r0013 --rules jobs/watch-powder.yaml
 The catalogue is --catalogue, else the rules file's 'catalogue:', else $PANOSC_CWL_CATALOGUE,
 else the default SQLite file; watchers sharing a catalogue also share $PANOSC_CWL_RUNS."""
 
