@@ -547,8 +547,10 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
         if fmt is not None:  # the example file's name says its format (darks.h5 -> HDF5): cwltool checks it
             entry = {"format": fmt.curie, **entry}
         inputs[prm.name] = entry
+    nb_format = edam.FORMATS[edam.NOTEBOOK]  # the default's format in full: cwltool checks defaults too
     inputs[NOTEBOOK_INPUT] = {
-        "type": "File", "default": {"class": "File", "location": rel}, "label": "Notebook",
+        "format": nb_format.curie, "type": "File",
+        "default": {"class": "File", "location": rel, "format": nb_format.iri}, "label": "Notebook",
         "doc": f"The notebook run (default: {rel}, relative to this tool).",
         "inputBinding": {"position": 1}}
     inputs[REPORT_INPUT] = {
