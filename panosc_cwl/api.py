@@ -514,6 +514,16 @@ class _Pipeline:
             reference_above = parse_size(o.reference_above)
         if o.preflight:
             self._preflight(req)
+        if req.job is not None:  # Files without a format get their content's: cwltool and Toil refuse them otherwise
+            from .validate import complete_job
+
+            completed, filled = complete_job(o.workflow, req.job, o.outdir)
+            if filled:
+                req.job = completed
+                st["job"] = str(completed)
+                kinds = ", ".join(f"{k} ({', '.join(dict.fromkeys(v))})" for k, v in filled.items())
+                self.emit("note", f"note: no format stated for {kinds}: taken from the files' content; "
+                                  f"the runner gets {completed}")
         bundle = None
         if o.provenance:
             refusal = backend.provenance_refusal(req)
@@ -563,7 +573,7 @@ class _Pipeline:
             for issue in exc.report.warnings + exc.report.errors:
                 self.emit("issue", issue)
             raise
-        for issue in report.warnings + report.errors:
+        for issue in report.warnings + report.errors:  # notes: one line when the completed job is written
             self.emit("issue", issue)
 
     def _on_line(self, line: str) -> None:

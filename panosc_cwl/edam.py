@@ -180,6 +180,68 @@ def contradiction(path: str | os.PathLike, stated: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`check_file` found: the File's EDAM term, whether it came from the content, or why not."""
+
+    term: str | None
+    inferred: bool = False
+    error: str | None = None
+
+
+def expand(value: str, namespaces: dict | None = None) -> str:
+    """A format as cwltool reads it: a CURIE expanded with the job's ``$namespaces`` (``edam:`` always)."""
+    text = str(value)
+    prefix, sep, rest = text.partition(":")
+    if sep and not rest.startswith("//"):
+        base = (namespaces or {}).get(prefix) or (EDAM if prefix == "edam" else None)
+        if base:
+            return str(base) + rest
+    return text
+
+
+def describe(declared) -> str:
+    """``HDF5 (http://edamontology.org/format_3590) or TIFF (...)`` for an input's declared formats."""
+    out = []
+    for d in declared:
+        t = term_of(d)
+        out.append(f"{FORMATS[t].label} ({FORMATS[t].iri})" if t and str(d).startswith(EDAM) else str(d))
+    return " or ".join(out)
+
+
+def check_file(path: str | os.PathLike | None, stated: str | None, declared, namespaces: dict | None = None) -> Verdict:
+    """A job File (local ``path``, or None when remote) against an input declaring ``declared`` formats.
+
+    Stated format: it must be ``declared`` or an EDAM subclass of it (what cwltool checks), and the
+    content must not contradict it. No stated format: the content's (:func:`sniff`), if the input takes it.
+    """
+    declared = [str(d) for d in declared]
+    wanted = describe(declared)
+    if stated:
+        iri = expand(stated, namespaces)
+        term = term_of(iri) if iri.startswith(EDAM) else None
+        if term is None:  # a vocabulary we do not ship: cwltool compares the IRIs
+            ok = iri in declared
+            return Verdict(None, error=None if ok else f"format {iri} given where {wanted} is expected")
+        if not accepts(declared, term):
+            return Verdict(term, error=f"format {FORMATS[term].label} ({FORMATS[term].iri}) given where {wanted} is expected")
+        why = contradiction(path, term) if path is not None else None
+        if why:
+            return Verdict(term, error=f"{why}: correct the File's format ({stated}) or its path")
+        return Verdict(term)
+    if path is None:
+        first = term_of(declared[0]) if declared else None
+        hint = FORMATS[first].curie if first else declared[0] if declared else "..."
+        return Verdict(None, error=f"this input takes {wanted}: add format: {hint} to the File")
+    found = sniff(path)
+    name = Path(path).name
+    if found is None:
+        return Verdict(None, error=f"{name} is empty or unreadable, so its format cannot be told; this input takes {wanted}")
+    if not accepts(declared, found.term):
+        return Verdict(found.term, error=f"{name} is {found.label} (from its content); this input takes {wanted}")
+    return Verdict(found.term, inferred=True)
+
+
 def owl_subset() -> str:
     """RDF/XML of the EDAM classes in :data:`FORMATS` (labels, EDAM's subclass links): ``cwl/edam-subset.owl``."""
     lines = ['<?xml version="1.0"?>',
