@@ -517,7 +517,7 @@ class _Pipeline:
         if req.job is not None:  # Files without a format get their content's: cwltool and Toil refuse them otherwise
             from .validate import complete_job
 
-            completed, filled = complete_job(o.workflow, req.job, o.outdir)
+            completed, filled = complete_job(o.workflow, req.job, runs_dir() / f"{run.id}.job.yml")
             if filled:
                 req.job = completed
                 st["job"] = str(completed)

@@ -895,13 +895,13 @@ def fill_formats(process: str | os.PathLike, job: dict[str, Any], base: Path) ->
     return out, filled
 
 
-def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, outdir: str | os.PathLike) -> tuple[Path, dict[str, list[str]]]:
+def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, target: str | os.PathLike) -> tuple[Path, dict[str, list[str]]]:
     """For ``panosc-cwl run``: the job file the runner gets, with the formats of its Files filled in.
 
     Unchanged (the same path) when every File states its format. Otherwise the completed job, with
-    absolute locations, goes to ``<outdir>/<job>.resolved.yml`` (where a job with data locators is
-    resolved too), or replaces a job that is already such a resolved copy. Returns the path and,
-    per input, the labels of the formats taken from content.
+    absolute locations, goes to ``target`` (the run's own job copy, beside its state), or replaces
+    a job that is already such a copy (a job with data locators resolved into the output folder,
+    a job given as a dict). Returns the path and, per input, the labels of the formats filled in.
     """
     from .iorw import atomic_path
     from .locators import read_job, resolve_job
@@ -910,9 +910,10 @@ def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, outdir
     job, filled = fill_formats(process, read_job(job_path), job_path.resolve().parent)
     if not filled:
         return job_path, {}
-    job, _ = resolve_job(job, job_path.resolve().parent)
-    in_place = job_path.name.endswith((".resolved.yml", ".job.json"))
-    target = job_path if in_place else Path(outdir) / f"{job_path.stem}.resolved.yml"
+    in_place = job_path.name.endswith((".resolved.yml", ".job.json"))  # absolute locations already
+    if not in_place:
+        job, _ = resolve_job(job, job_path.resolve().parent)
+    target = job_path if in_place else Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     head = ""
     if target.suffix != ".json":
@@ -924,3 +925,9 @@ def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, outdir
 
         Path(tmp).write_text(head + json.dumps(_plain(job), indent=1) + "\n", encoding="utf-8")
     return target, filled
+
+
+def with_formats(process: str | os.PathLike, job: dict[str, Any], base: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``job`` with every File's EDAM format stated (from its content where missing), for a job built
+    in Python and handed to cwltool or Toil directly; relative paths are taken from ``base`` (cwd)."""
+    return fill_formats(process, job, Path(base) if base is not None else Path.cwd())[0]

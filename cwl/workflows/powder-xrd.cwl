@@ -31,7 +31,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   frames:
-    format: [edam:format_3590, edam:format_3591, edam:format_2333]
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_2333"]
     type: File[]
     label: Detector frames
     doc: HDF5/NeXus stack(s) (with `dataset`) or EDF/TIFF frames.
@@ -62,7 +62,7 @@ inputs:
     label: Polarization factor
     doc: Between -1 and 1; omit for no correction.
   mask:
-    format: [edam:format_3590, edam:format_3591, edam:format_4003, edam:format_2333]
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_4003", "edam:format_2333"]
     type: File?
     label: Mask
     doc: Optional mask image (non-zero = excluded).
