@@ -234,6 +234,74 @@ def _merge_step_ranges(wf, inputs: dict[str, InputSpec]) -> None:
                     spec.max = hi if spec.max is None else min(spec.max, hi)
 
 
+def _formats_of(param) -> list[str]:
+    fmt = getattr(param, "format", None)
+    return [str(f) for f in (fmt if isinstance(fmt, list) else [fmt]) if f]
+
+
+def _cwl_position(path: Path, keys: Sequence[str]) -> tuple[int, int]:
+    """Line and column of ``keys`` (steps, name, in, input) in a CWL file, (1, 1) if not found."""
+    from ruamel.yaml import YAML
+
+    try:
+        node = YAML(typ="rt").load(path.read_text())
+        pos = (1, 1)
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                break
+            line, col = node.lc.key(key)
+            pos, node = (line + 1, col + 1), node[key]
+        return pos
+    except Exception:
+        return (1, 1)
+
+
+def wiring_issues(info: ProcessInfo) -> list[Issue]:
+    """Steps of a workflow fed a File whose declared format their input does not take.
+
+    cwltool checks formats only when it binds a step's inputs, i.e. after the steps upstream have
+    run (``cwltool --validate`` does not look), so a wrongly wired workflow fails halfway through.
+    This is the same check (EDAM subclasses count, :func:`edam.accepts`) on the declared formats,
+    before anything runs. Sources without a declared format are left to cwltool."""
+    from . import edam
+
+    doc = info.doc
+    if getattr(doc, "class_", "") != "Workflow":
+        return []
+    given = {str(i.id): _formats_of(i) for i in doc.inputs or []}
+    tools = {}
+    for step in doc.steps or []:
+        tool = tools[str(step.id)] = _step_tool(step)
+        if tool is None:
+            continue
+        outs = {_short(o.id): _formats_of(o) for o in tool.outputs or []}
+        for o in step.out or []:
+            oid = str(o if isinstance(o, str) else o.id)
+            given[oid] = outs.get(_short(oid), [])
+    issues = []
+    for step in doc.steps or []:
+        tool = tools[str(step.id)]
+        if tool is None:
+            continue
+        targets = {_short(i.id): _formats_of(i) for i in tool.inputs or []}
+        sname = str(step.id).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        for sin in step.in_ or []:
+            iname = _short(sin.id)
+            want = targets.get(iname)
+            sources = sin.source if isinstance(sin.source, list) else [sin.source] if sin.source else []
+            for src in sources if want else []:
+                bad = [g for g in given.get(str(src), [])
+                       if not (edam.accepts(want, edam.term_of(g)) if g.startswith(edam.EDAM) and edam.term_of(g) else g in want)]
+                if bad:
+                    frag = str(src).rsplit("#", 1)[-1].split("/")
+                    shown = "/".join(frag[-2:]) if len(frag) > 1 and str(src) not in [str(i.id) for i in doc.inputs or []] else frag[-1]
+                    line, col = _cwl_position(info.path, ["steps", sname, "in", iname])
+                    issues.append(Issue(str(info.path), line, col, f"{sname}.{iname}",
+                                        f"{shown} gives {edam.describe(bad)}; this input takes {edam.describe(want)} "
+                                        "(cwltool would stop the run at this step)"))
+    return issues
+
+
 # ------------------------------------------------------------------ the job file
 def _pos_from_offset(text: bytes, offset: int) -> tuple[int, int]:
     before = text[:offset]
@@ -689,6 +757,7 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
     info = load_process(process)
     label = job_label or (str(job) if job is not None else "<no job>")
     report = Report(str(process), label)
+    report.issues += wiring_issues(info)
     if job is None:
         data: Any = {}
         base = Path.cwd()
