@@ -136,7 +136,11 @@ def run_job(layout: Path, tool: str, job: str, outdir: str) -> dict:
     proc = subprocess.run([str(BIN / "cwltool"), "--quiet", "--outdir", outdir, str(TOOLS / f"{tool}.cwl"),
                            f"jobs/{job}"], capture_output=True, text=True, env=ENV, cwd=layout, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    outputs = json.loads(proc.stdout)
+    from test_nexus_standards import outputs_problems  # every NeXus output validates (issue 13)
+
+    assert outputs_problems(outputs) == {}
+    return outputs
 
 
 @pytest.fixture
