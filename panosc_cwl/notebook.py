@@ -702,7 +702,8 @@ def check_tools(root: str | os.PathLike = ".") -> list[CheckResult]:
 # ------------------------------------------------------------------ running a notebook
 def cwl_inputs_to_parameters(inputs: dict) -> dict:
     """A CWL inputs object (as the runner serialises ``$(inputs)``) as papermill parameters:
-    File/Directory objects become their paths; the notebook input itself is dropped."""
+    File/Directory objects become their paths; the notebook input itself is dropped, and so are the
+    job's directives cwltool passes through in ``$(inputs)`` (``$namespaces`` for format CURIEs)."""
 
     def convert(value):
         if isinstance(value, dict) and value.get("class") in ("File", "Directory"):
@@ -711,7 +712,7 @@ def cwl_inputs_to_parameters(inputs: dict) -> dict:
             return [convert(v) for v in value]
         return value
 
-    return {k: convert(v) for k, v in inputs.items() if k not in RESERVED_INPUTS}
+    return {k: convert(v) for k, v in inputs.items() if k not in RESERVED_INPUTS and not str(k).startswith("$")}
 
 
 def load_parameters_file(path: str | os.PathLike) -> dict:

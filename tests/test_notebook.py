@@ -472,3 +472,13 @@ def test_powder_report_tool_finds_calibrant_peaks(tmp_path):
         assert abs(float(found) - float(exp)) < 0.01 and abs(float(diff)) < 0.01  # bins are 0.025 deg
     html = (tmp_path / "out/powder-report.html").read_text()
     assert "data:image/png;base64" in html and "expected reflections found" in html
+
+
+def test_job_directives_are_not_notebook_parameters():
+    """cwltool passes a job's ``$namespaces`` (format CURIEs) through ``$(inputs)``: not a parameter."""
+    from panosc_cwl.notebook import cwl_inputs_to_parameters
+
+    inputs = {"$namespaces": {"edam": "http://edamontology.org/"}, "notebook": {"class": "File", "path": "/n.ipynb"},
+              "darks": {"class": "File", "path": "/d/darks.h5", "format": "http://edamontology.org/format_3590"},
+              "offset_sigma": 5.0}
+    assert cwl_inputs_to_parameters(inputs) == {"darks": "/d/darks.h5", "offset_sigma": 5.0}
