@@ -517,7 +517,8 @@ class _Pipeline:
         if req.job is not None:  # Files without a format get their content's: cwltool and Toil refuse them otherwise
             from .validate import complete_job
 
-            completed, filled = complete_job(o.workflow, req.job, runs_dir() / f"{run.id}.job.yml")
+            ours = isinstance(o.job, Mapping) or Path(req.job) != Path(o.job)  # a dict job, or locators resolved
+            completed, filled = complete_job(o.workflow, req.job, runs_dir() / f"{run.id}.job.yml", in_place=ours)
             if filled:
                 req.job = completed
                 st["job"] = str(completed)

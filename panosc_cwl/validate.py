@@ -964,13 +964,14 @@ def fill_formats(process: str | os.PathLike, job: dict[str, Any], base: Path) ->
     return out, filled
 
 
-def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, target: str | os.PathLike) -> tuple[Path, dict[str, list[str]]]:
+def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, target: str | os.PathLike, *,
+                 in_place: bool = False) -> tuple[Path, dict[str, list[str]]]:
     """For ``panosc-cwl run``: the job file the runner gets, with the formats of its Files filled in.
 
     Unchanged (the same path) when every File states its format. Otherwise the completed job, with
-    absolute locations, goes to ``target`` (the run's own job copy, beside its state), or replaces
-    a job that is already such a copy (a job with data locators resolved into the output folder,
-    a job given as a dict). Returns the path and, per input, the labels of the formats filled in.
+    absolute locations, goes to ``target`` (the run's own job copy, beside its state); ``in_place``:
+    ``job_path`` is a copy this run wrote itself (locators resolved, a dict job), updated instead.
+    The user's job file is never written. Returns the path and, per input, the formats filled in.
     """
     from .iorw import atomic_path
     from .locators import read_job, resolve_job
@@ -979,8 +980,7 @@ def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, target
     job, filled = fill_formats(process, read_job(job_path), job_path.resolve().parent)
     if not filled:
         return job_path, {}
-    in_place = job_path.name.endswith((".resolved.yml", ".job.json"))  # absolute locations already
-    if not in_place:
+    if not in_place:  # a copy this run wrote has absolute locations already
         job, _ = resolve_job(job, job_path.resolve().parent)
     target = job_path if in_place else Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

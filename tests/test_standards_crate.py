@@ -335,3 +335,38 @@ def test_run_refuses_a_tiff_where_nexus_belongs_before_any_step(tmp_path):
     res = _cwltool(ROOT / "cwl/tools/pyfai-integrate1d.cwl", job, tmp_path / "out")
     assert res.returncode != 0 and "Expected value of 'poni' to have format" in res.stderr, res.stderr[-2000:]
     assert not (tmp_path / "out" / "integrated.nxs").exists()
+
+
+def test_run_fills_in_a_missing_format_without_touching_the_job(tmp_path):
+    """A job File without a format: ``panosc-cwl run`` takes the content's (one note line), hands the runner
+    a completed copy, and leaves the user's job file as it was; stock cwltool refuses the same job."""
+    import h5py
+
+    tool = tmp_path / "size.cwl"
+    tool.write_text(f"""cwlVersion: v1.2
+class: CommandLineTool
+$namespaces: {{edam: "{EDAM}"}}
+$schemas: ["{ROOT / 'cwl/edam-subset.owl'}"]
+baseCommand: [wc, -c]
+stdout: size.txt
+inputs:
+  data: {{type: File, format: ["edam:format_3590", "edam:format_3591"], inputBinding: {{position: 1}}}}
+outputs:
+  size: {{type: stdout, format: edam:format_2330}}
+""")
+    with h5py.File(tmp_path / "frames.nxs", "w") as h5:
+        h5["entry/data"] = [1, 2, 3]
+    job = tmp_path / "job.yml"
+    job.write_text("data: {class: File, path: frames.nxs}\n")
+    before = job.read_bytes()
+    stock = _cwltool(tool, job, tmp_path / "stock")
+    assert stock.returncode != 0 and "File has no 'format' defined" in stock.stderr
+    res = _cli("run", str(tool), str(job), "--outdir", str(tmp_path / "out"), "--no-provenance", cwd=tmp_path)
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "no format stated for data (HDF5)" in notes[0], res.stderr
+    assert job.read_bytes() == before
+    given = Path(notes[0].rsplit("the runner gets ", 1)[1])
+    assert given.parent != tmp_path and f"format: {EDAM}format_3590" not in before.decode()
+    assert json.loads("\n".join(l for l in given.read_text().splitlines() if not l.startswith("#")))["data"]["format"] \
+        == EDAM + "format_3590"
+    assert (tmp_path / "out/size.txt").read_text().split()[0] == str((tmp_path / "frames.nxs").stat().st_size)
