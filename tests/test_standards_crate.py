@@ -174,7 +174,7 @@ def test_roc_validator_finds_no_required_failure(which, runner, profile, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which,runner", [p for p in RUNS if p.values[0] == "powder"])
+@pytest.mark.parametrize("which,runner", RUNS)
 def test_cwlprov_validate(which, runner, tmp_path_factory):
     run = _run(which, runner, tmp_path_factory)
     res = subprocess.run([str(BIN / "cwlprov"), "-d", str(run["bundle"]), "validate"], capture_output=True, text=True,
