@@ -1,8 +1,9 @@
 """Runs as a Python API: submit a CWL workflow, follow it, collect its outputs.
 
 One pipeline for every caller (``panosc-cwl run``, ``provenance rerun``, notebooks, services,
-benchmarks): data locators -> profile and runner -> pre-flight validation -> provenance set-up ->
-runner -> provenance record -> NXprocess chain. :func:`submit` returns a :class:`Run` at once and
+benchmarks): data locators -> profile and runner -> pre-flight validation -> EDAM formats of job
+Files that state none, from their content (the runner gets a completed copy, ``<id>.job.yml`` in
+the runs folder) -> provenance set-up -> runner -> provenance record -> NXprocess chain. :func:`submit` returns a :class:`Run` at once and
 does all of it in a background thread; :func:`run_workflow` waits for it.
 
 Every run's state is a small JSON file, rewritten atomically at every change, in the runs folder
