@@ -131,7 +131,7 @@ def main() -> None:
         cli = timed([str(BIN / "panosc-cwl"), "powder", "integrate1d", "--frames", str(d.main), "--poni", str(d.poni),
                      "--npt", str(NPT), "-o", str(work / "cli.nxs"), "-q"], work)
         job = work / "job.yml"
-        job.write_text(d.job.read_text() + f"poni: {{class: File, path: {d.poni}}}\nnpt: {NPT}\n")
+        job.write_text(d.job.read_text() + f"poni: {{class: File, path: {d.poni}, format: 'http://edamontology.org/format_2330'}}\nnpt: {NPT}\n")
         job.write_text(job.read_text().replace("path: bench_", f"path: {d.main.parent}/bench_"))
         tool = timed([str(BIN / "cwltool"), "--outdir", str(work / "out"), str(ROOT / "cwl/tools/pyfai-integrate1d.cwl"),
                       str(job)], work)

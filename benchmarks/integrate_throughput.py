@@ -24,6 +24,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+EDAM = "http://edamontology.org/"  # cwltool requires the format of every File here
 sys.path.insert(0, str(ROOT))
 
 from panosc_cwl.simulate import PowderSimulation, simulate_frames  # noqa: E402
@@ -91,8 +92,8 @@ def main() -> None:
             c = timed([str(BIN / "panosc-cwl"), "powder", "integrate1d", "-q", "--frames", str(stack), "--dataset",
                        "/entry/data/data", "--poni", str(poni), "--npt", str(args.npt), "-o", str(out_c)], work)
             job = work / f"job_{n}.yml"
-            job.write_text(f"frames: [{{class: File, path: {stack}}}]\ndataset: /entry/data/data\n"
-                           f"poni: {{class: File, path: {poni}}}\nnpt: {args.npt}\n")
+            job.write_text(f"frames: [{{class: File, path: {stack}, format: '{EDAM}format_3590'}}]\ndataset: /entry/data/data\n"
+                           f"poni: {{class: File, path: {poni}, format: '{EDAM}format_2330'}}\nnpt: {args.npt}\n")
             outdir = work / f"cwl_{n}"
             b = timed([str(BIN / "cwltool"), "--quiet", "--outdir", str(outdir),
                        str(ROOT / "cwl/tools/pyfai-integrate1d.cwl"), str(job)], work)

@@ -56,7 +56,9 @@ def _self_cpu() -> float:
 
 def run_tool(tool: str, job: dict, work: Path, env: dict) -> tuple[dict, float, float]:
     work.mkdir(parents=True, exist_ok=True)
-    (work / "job.json").write_text(json.dumps(job))
+    from panosc_cwl.validate import with_formats
+
+    (work / "job.json").write_text(json.dumps(with_formats(ROOT / tool, job)))  # EDAM formats cwltool requires
     c0, w0 = _children_cpu(), time.perf_counter()
     proc = subprocess.run([str(BIN / "cwltool"), "--enable-ext", "--outdir", str(work / "out"),
                            str(ROOT / tool), str(work / "job.json")], capture_output=True, text=True, env=env)

@@ -1,8 +1,9 @@
 """Runs as a Python API: submit a CWL workflow, follow it, collect its outputs.
 
 One pipeline for every caller (``panosc-cwl run``, ``provenance rerun``, notebooks, services,
-benchmarks): data locators -> profile and runner -> pre-flight validation -> provenance set-up ->
-runner -> provenance record -> NXprocess chain. :func:`submit` returns a :class:`Run` at once and
+benchmarks): data locators -> profile and runner -> pre-flight validation -> EDAM formats of job
+Files that state none, from their content (the runner gets a completed copy, ``<id>.job.yml`` in
+the runs folder) -> provenance set-up -> runner -> provenance record -> NXprocess chain. :func:`submit` returns a :class:`Run` at once and
 does all of it in a background thread; :func:`run_workflow` waits for it.
 
 Every run's state is a small JSON file, rewritten atomically at every change, in the runs folder
@@ -573,6 +574,17 @@ class _Pipeline:
         req.gpu_overrides = gpu.overrides
         for line in gpu.notes():
             self.emit("note", line)
+        if req.job is not None:  # Files without a format get their content's: cwltool and Toil refuse them otherwise
+            from .validate import complete_job
+
+            ours = isinstance(o.job, Mapping) or Path(req.job) != Path(o.job)  # a dict job, or locators resolved
+            completed, filled = complete_job(o.workflow, req.job, runs_dir() / f"{run.id}.job.yml", in_place=ours)
+            if filled:
+                req.job = completed
+                st["job"] = str(completed)
+                kinds = ", ".join(f"{k} ({', '.join(dict.fromkeys(v))})" for k, v in filled.items())
+                self.emit("note", f"note: no format stated for {kinds}: taken from the files' content; "
+                                  f"the runner gets {completed}")
         bundle = None
         if o.provenance:
             refusal = backend.provenance_refusal(req)
@@ -633,7 +645,7 @@ class _Pipeline:
             for issue in exc.report.warnings + exc.report.errors:
                 self.emit("issue", issue)
             raise
-        for issue in report.warnings + report.errors:
+        for issue in report.warnings + report.errors:  # notes: one line when the completed job is written
             self.emit("issue", issue)
 
     def _on_line(self, line: str) -> None:

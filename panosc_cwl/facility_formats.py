@@ -128,12 +128,20 @@ def cwl_file_object(main: Path, base: Path | None = None) -> dict:
 
 
 def write_job(path: Path, frames: list[dict], poni: Path | None, extra: dict | None = None) -> Path:
-    """A job for cwl/tools/pyfai-integrate1d.cwl (paths relative to the job file)."""
+    """A job for cwl/tools/pyfai-integrate1d.cwl (paths relative to the job file), every File with
+    the EDAM format of its content, which cwltool and Toil require there."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    job: dict = {"frames": frames}
+    from . import edam
+
+    def stated(obj: dict) -> dict:  # quoted: YAML 1.1 readers (libyaml) refuse ':' in flow-style plain scalars
+        found = edam.sniff(path.parent / obj["path"]) if "format" not in obj else None
+        return {**obj, "format": DoubleQuotedScalarString(found.iri)} if found is not None else obj
+
+    job: dict = {"frames": [stated(f) for f in frames]}
     if poni is not None:
-        job["poni"] = {"class": "File", "path": str(poni.relative_to(path.parent))}
+        job["poni"] = stated({"class": "File", "path": str(poni.relative_to(path.parent))})
     job.update(extra or {})
     yaml = YAML()
     yaml.default_flow_style = None

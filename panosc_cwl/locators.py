@@ -170,7 +170,7 @@ def read_job(path: str | Path) -> dict:
 
     p = require_file(path, "job")
     try:
-        data = YAML(typ="safe").load(p.read_text())
+        data = YAML(typ="safe", pure=True).load(p.read_text())  # pure: IRIs in flow mappings, as cwltool reads them
     except YAMLError as exc:
         raise InputError(f"cannot read job {p.name}: {' '.join(str(exc).split())}", field="job") from None
     if not isinstance(data, dict):

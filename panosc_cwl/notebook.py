@@ -715,8 +715,10 @@ def build_tool(spec: NotebookSpec, tool_path: str | os.PathLike) -> dict:
             # (not for a File inferred from a name or value: the author did not ask for a format check)
             entry = {"format": fmt.curie, **entry}
         inputs[prm.name] = entry
+    nb_format = edam.FORMATS[edam.NOTEBOOK]  # the default's format in full: cwltool checks defaults too
     inputs[NOTEBOOK_INPUT] = {
-        "type": "File", "default": {"class": "File", "location": rel}, "label": "Notebook",
+        "format": nb_format.curie, "type": "File",
+        "default": {"class": "File", "location": rel, "format": nb_format.iri}, "label": "Notebook",
         "doc": f"The notebook run (default: {rel}, relative to this tool).",
         "inputBinding": {"position": 1}}
     inputs[REPORT_INPUT] = {
@@ -904,7 +906,8 @@ def check_tools(root: str | os.PathLike = ".") -> list[CheckResult]:
 # ------------------------------------------------------------------ running a notebook
 def cwl_inputs_to_parameters(inputs: dict) -> dict:
     """A CWL inputs object (as the runner serialises ``$(inputs)``) as papermill parameters:
-    File/Directory objects become their paths; the notebook input itself is dropped."""
+    File/Directory objects become their paths; the notebook input itself is dropped, and so are the
+    job's directives cwltool passes through in ``$(inputs)`` (``$namespaces`` for format CURIEs)."""
 
     def convert(value):
         if isinstance(value, dict) and value.get("class") in ("File", "Directory"):
@@ -913,7 +916,7 @@ def cwl_inputs_to_parameters(inputs: dict) -> dict:
             return [convert(v) for v in value]
         return value
 
-    return {k: convert(v) for k, v in inputs.items() if k not in RESERVED_INPUTS}
+    return {k: convert(v) for k, v in inputs.items() if k not in RESERVED_INPUTS and not str(k).startswith("$")}
 
 
 def load_parameters_file(path: str | os.PathLike) -> dict:

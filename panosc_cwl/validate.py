@@ -80,7 +80,12 @@ class Report:
 
     @property
     def warnings(self) -> list[Issue]:
-        return [i for i in self.issues if i.severity != "error"]
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def notes(self) -> list[Issue]:
+        """What pre-flight filled in for the runner (a File's format taken from its content)."""
+        return [i for i in self.issues if i.severity == "note"]
 
     @property
     def ok(self) -> bool:
@@ -229,6 +234,74 @@ def _merge_step_ranges(wf, inputs: dict[str, InputSpec]) -> None:
                     spec.max = hi if spec.max is None else min(spec.max, hi)
 
 
+def _formats_of(param) -> list[str]:
+    fmt = getattr(param, "format", None)
+    return [str(f) for f in (fmt if isinstance(fmt, list) else [fmt]) if f]
+
+
+def _cwl_position(path: Path, keys: Sequence[str]) -> tuple[int, int]:
+    """Line and column of ``keys`` (steps, name, in, input) in a CWL file, (1, 1) if not found."""
+    from ruamel.yaml import YAML
+
+    try:
+        node = YAML(typ="rt").load(path.read_text())
+        pos = (1, 1)
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                break
+            line, col = node.lc.key(key)
+            pos, node = (line + 1, col + 1), node[key]
+        return pos
+    except Exception:
+        return (1, 1)
+
+
+def wiring_issues(info: ProcessInfo) -> list[Issue]:
+    """Steps of a workflow fed a File whose declared format their input does not take.
+
+    cwltool checks formats only when it binds a step's inputs, i.e. after the steps upstream have
+    run (``cwltool --validate`` does not look), so a wrongly wired workflow fails halfway through.
+    This is the same check (EDAM subclasses count, :func:`edam.accepts`) on the declared formats,
+    before anything runs. Sources without a declared format are left to cwltool."""
+    from . import edam
+
+    doc = info.doc
+    if getattr(doc, "class_", "") != "Workflow":
+        return []
+    given = {str(i.id): _formats_of(i) for i in doc.inputs or []}
+    tools = {}
+    for step in doc.steps or []:
+        tool = tools[str(step.id)] = _step_tool(step)
+        if tool is None:
+            continue
+        outs = {_short(o.id): _formats_of(o) for o in tool.outputs or []}
+        for o in step.out or []:
+            oid = str(o if isinstance(o, str) else o.id)
+            given[oid] = outs.get(_short(oid), [])
+    issues = []
+    for step in doc.steps or []:
+        tool = tools[str(step.id)]
+        if tool is None:
+            continue
+        targets = {_short(i.id): _formats_of(i) for i in tool.inputs or []}
+        sname = str(step.id).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+        for sin in step.in_ or []:
+            iname = _short(sin.id)
+            want = targets.get(iname)
+            sources = sin.source if isinstance(sin.source, list) else [sin.source] if sin.source else []
+            for src in sources if want else []:
+                bad = [g for g in given.get(str(src), [])
+                       if not (edam.accepts(want, edam.term_of(g)) if g.startswith(edam.EDAM) and edam.term_of(g) else g in want)]
+                if bad:
+                    frag = str(src).rsplit("#", 1)[-1].split("/")
+                    shown = "/".join(frag[-2:]) if len(frag) > 1 and str(src) not in [str(i.id) for i in doc.inputs or []] else frag[-1]
+                    line, col = _cwl_position(info.path, ["steps", sname, "in", iname])
+                    issues.append(Issue(str(info.path), line, col, f"{sname}.{iname}",
+                                        f"{shown} gives {edam.describe(bad)}; this input takes {edam.describe(want)} "
+                                        "(cwltool would stop the run at this step)"))
+    return issues
+
+
 # ------------------------------------------------------------------ the job file
 def _pos_from_offset(text: bytes, offset: int) -> tuple[int, int]:
     before = text[:offset]
@@ -331,8 +404,11 @@ def _symbols(t) -> list[str]:
 class _Checker:
     """Walks the job values with their CWL types, collecting issues with positions."""
 
-    def __init__(self, label: str, base: Path, roots: Sequence[Path] | None, relax_paths: bool):
+    def __init__(self, label: str, base: Path, roots: Sequence[Path] | None, relax_paths: bool,
+                 namespaces: dict | None = None):
         self.label, self.base, self.roots, self.relax_paths = label, base, roots, relax_paths
+        self.namespaces = dict(namespaces or {})  # the job's $namespaces (format CURIEs)
+        self.inferred: dict[str, list[str]] = {}  # top input -> formats taken from content (labels)
         self.issues: list[Issue] = []
         self.files: dict[str, list[tuple[Path, tuple[int, int], str]]] = {}  # top input -> (file, pos, field)
 
@@ -438,25 +514,27 @@ class _Checker:
         if n in ("File", "Directory"):
             self._check_file(v, n, fld, pos, top)
             if n == "File" and spec.formats and isinstance(v, dict) and v.get("class") == "File":
-                self._check_format(v, spec.formats, fld, pos)
+                self._check_format(v, spec.formats, fld, pos, top)
             return
         # Any, or a named type from SchemaDefRequirement: the runner checks it
 
-    def _check_format(self, v: dict, formats: tuple[str, ...], fld, pos) -> None:
-        """cwltool refuses a File without ``format`` (or with another one) where the input declares
-        formats: say so in one line, with the IRI to add, before anything is submitted."""
+    def _check_format(self, v: dict, formats: tuple[str, ...], fld, pos, top: str) -> None:
+        """The File's format against the input's (EDAM subclasses count, as in cwltool) and its content.
+
+        A File that states no format gets the one its content shows (a note: ``panosc-cwl run``
+        writes it into the job it hands the runner); one whose content contradicts the format it
+        states, or whose content is of a format the input does not take, is an error."""
         from . import edam
 
-        def name(iri: str) -> str:
-            t = edam.term_of(iri)
-            return f"{edam.FORMATS[t].label} ({iri})" if t else iri
-
-        wanted = " or ".join(name(f) for f in formats)
-        given = v.get("format")
-        if given is None:
-            self.add(pos, fld, f"this input takes {wanted}: add format: {formats[0]} to the File")
-        elif str(given) not in formats:
-            self.add(_val_pos(v, "format", pos), fld, f"format {name(str(given))} given where {wanted} is expected")
+        local = self._local(str(v.get("path") or v.get("location") or ""))
+        if local is not None and not local.is_file():
+            return  # reported as missing
+        verdict = edam.check_file(local, v.get("format"), formats, self.namespaces)
+        if verdict.error:
+            where = _val_pos(v, "format", pos) if v.get("format") else pos
+            self.add(where, fld, verdict.error)
+        elif verdict.inferred:
+            self.inferred.setdefault(top, []).append(edam.FORMATS[verdict.term].label)
 
     def _check_enum(self, v, symbols: list[str], fld, pos) -> None:
         if isinstance(v, str) and v in symbols:
@@ -682,6 +760,7 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
     info = load_process(process)
     label = job_label or (str(job) if job is not None else "<no job>")
     report = Report(str(process), label)
+    report.issues += wiring_issues(info)
     if job is None:
         data: Any = {}
         base = Path.cwd()
@@ -692,10 +771,11 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
             return report
         base = Path(job).resolve().parent
     roots = [Path(r).expanduser().resolve() for r in allowed_roots] if allowed_roots is not None else None
-    chk = _Checker(label, base, roots, relax_path_checks)
+    namespaces = data.get("$namespaces") if isinstance(data.get("$namespaces"), dict) else {}
+    chk = _Checker(label, base, roots, relax_path_checks, namespaces)
     for key in data:
-        if isinstance(key, str) and ":" in key:
-            continue  # cwl:tool, cwl:requirements and other namespaced keys
+        if isinstance(key, str) and (":" in key or key.startswith("$")):
+            continue  # cwl:tool, cwl:requirements, $namespaces and other namespaced keys
         if key not in info.inputs:
             close = difflib.get_close_matches(str(key), list(info.inputs), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -714,6 +794,10 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
             continue
         chk.check(value, spec.type, name, _val_pos(data, name, (1, 1)), spec, name)
     _check_hdf5(chk, info, data)
+    for top, labels in chk.inferred.items():
+        kinds = ", ".join(dict.fromkeys(labels))
+        files = f"its {len(labels)} Files" if len(labels) > 1 else "the File"
+        chk.add(_val_pos(data, top, (1, 1)), top, f"no format stated: {kinds}, from the content of {files}", "note")
     report.issues += sorted(chk.issues, key=lambda i: (i.line, i.column))
     report.values = {k: data[k] for k in data}
     return report
@@ -840,3 +924,87 @@ def preflight(process: str | os.PathLike, job: str | os.PathLike | None, *, outd
             raise OutputExistsError(f"{outdir} already holds {names}, which this run would overwrite; "
                                     "use --overwrite or another --outdir", field="outdir")
     return report
+
+
+# ------------------------------------------------------------------ formats the runner needs
+def fill_formats(process: str | os.PathLike, job: dict[str, Any], base: Path) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A copy of ``job`` where every File of an input that declares formats states one.
+
+    cwltool (and Toil) refuse a File without ``format`` where the input declares one; a File
+    that states none gets the format its content shows (:func:`edam.check_file`). Returns the job
+    and, per input, the labels of the formats filled in. A File whose content contradicts its
+    stated format, or is of a format the input does not take, raises a one-line InputError.
+    """
+    from . import edam
+
+    info = load_process(process)
+    ns = job.get("$namespaces") if isinstance(job.get("$namespaces"), dict) else {}
+    filled: dict[str, list[str]] = {}
+
+    def local(v: dict) -> Path | None:
+        where = v.get("path") if "path" in v else v.get("location")
+        if not isinstance(where, str):
+            return None
+        u = urlparse(where)
+        if u.scheme and len(u.scheme) > 1 and u.scheme != "file":
+            return None
+        p = Path(unquote(u.path)) if u.scheme == "file" else Path(where).expanduser()
+        p = p if p.is_absolute() else base / p
+        return p if p.is_file() else None
+
+    def fix(v: Any, fld: str, name: str, spec: InputSpec) -> Any:
+        if isinstance(v, list):
+            return [fix(x, f"{fld}[{i}]", name, spec) for i, x in enumerate(v)]
+        if not (isinstance(v, dict) and v.get("class") == "File"):
+            return v
+        verdict = edam.check_file(local(v), v.get("format"), spec.formats, ns)
+        if verdict.error:
+            raise InputError(verdict.error, field=fld)
+        if not verdict.inferred:
+            return v
+        filled.setdefault(name, []).append(edam.FORMATS[verdict.term].label)
+        return {**v, "format": edam.FORMATS[verdict.term].iri}
+
+    out = dict(job)
+    for name, spec in info.inputs.items():
+        if spec.formats and name in job:
+            out[name] = fix(job[name], name, name, spec)
+    return out, filled
+
+
+def complete_job(process: str | os.PathLike, job_path: str | os.PathLike, target: str | os.PathLike, *,
+                 in_place: bool = False) -> tuple[Path, dict[str, list[str]]]:
+    """For ``panosc-cwl run``: the job file the runner gets, with the formats of its Files filled in.
+
+    Unchanged (the same path) when every File states its format. Otherwise the completed job, with
+    absolute locations, goes to ``target`` (the run's own job copy, beside its state); ``in_place``:
+    ``job_path`` is a copy this run wrote itself (locators resolved, a dict job), updated instead.
+    The user's job file is never written. Returns the path and, per input, the formats filled in.
+    """
+    from .iorw import atomic_path
+    from .locators import read_job, resolve_job
+
+    job_path = Path(job_path)
+    job, filled = fill_formats(process, read_job(job_path), job_path.resolve().parent)
+    if not filled:
+        return job_path, {}
+    if not in_place:  # a copy this run wrote has absolute locations already
+        job, _ = resolve_job(job, job_path.resolve().parent)
+    target = job_path if in_place else Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    head = ""
+    if target.suffix != ".json":
+        kept = [line for line in job_path.read_text().splitlines() if line.startswith("#")] if in_place else []
+        head = "\n".join(kept + [f"# from {job_path.resolve()} by panosc-cwl: formats taken from content for "
+                                 + ", ".join(filled)]) + "\n"
+    with atomic_path(target, overwrite=True) as tmp:
+        import json
+
+        Path(tmp).write_text(head + json.dumps(_plain(job), indent=1) + "\n", encoding="utf-8")
+    return target, filled
+
+
+def with_formats(process: str | os.PathLike, job: dict[str, Any], base: str | os.PathLike | None = None) -> dict[str, Any]:
+    """``job`` with every File's EDAM format stated (from its content where missing), for a job built
+    in Python and handed to cwltool or Toil directly; relative paths are taken from ``base`` (cwd)."""
+    return fill_formats(process, job, Path(base) if base is not None else Path.cwd())[0]

@@ -107,10 +107,11 @@ def test_submit_returns_at_once_and_runs_a_dict_job(small, tmp_path):
         assert h5["entry/integrated/I"].shape == (4, 300)
     assert _peaks_ok(out) >= 2  # a Pilatus 100k sees the first CeO2 rings
     assert run.log.read_text().startswith("$ ") and run.provenance is None
-    # the job the runner got: the plain paths became CWL File objects
+    # the job the runner got: the plain paths became CWL File objects, with the EDAM formats of their content
     job = json.loads(Path(json.loads((runs_dir() / f"{run.id}.json").read_text())["job"]).read_text())
-    assert job["poni"] == {"class": "File", "path": str(small.poni)}
-    assert job["frames"] == [{"class": "File", "path": str(small.stack)}]
+    edam = "http://edamontology.org/"
+    assert job["poni"] == {"class": "File", "path": str(small.poni), "format": edam + "format_2330"}
+    assert job["frames"] == [{"class": "File", "path": str(small.stack), "format": edam + "format_3590"}]
     # another process's view (the state file) agrees
     other = Run.attach(run.id)
     assert other.status == "success" and other.outputs == run.outputs and Run.attach(tmp_path / "out").id == run.id

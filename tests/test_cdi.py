@@ -39,8 +39,10 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def _cwltool(tool: Path, job: dict, outdir: Path, extra_path: Path | None = None) -> dict:
+    from panosc_cwl.validate import with_formats
+
     job_file = outdir.parent / f"{outdir.name}-job.json"
-    job_file.write_text(json.dumps(job))
+    job_file.write_text(json.dumps(with_formats(tool, job)))  # EDAM formats, as panosc-cwl run states them
     proc = subprocess.run([str(BIN / "cwltool"), "--enable-ext", "--outdir", str(outdir), str(tool), str(job_file)],
                           capture_output=True, text=True, env=_env(extra_path), timeout=400)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -106,7 +108,8 @@ def test_pynx_tool_command_line(tmp_path, data2d):
 
     ctx = LoadingContext({"enable_ext": True, "construct_tool_object": default_make_tool})
     tool = load_tool(str(ROOT / "cwl/tools/pynx-cdi.cwl"), ctx)
-    order = {"data": {"class": "File", "location": data2d.as_uri()}, "roi": [0, 128, 0, 128],
+    order = {"data": {"class": "File", "location": data2d.as_uri(), "format": "http://edamontology.org/format_3590"},
+             "roi": [0, 128, 0, 128],
              "nb_raar": 300, "nb_er": 100, "nb_run": 2, "output_format": "npz", "processing_unit": "cpu"}
     job = next(tool.job(order, lambda *a: None, RuntimeContext({"outdir": str(tmp_path), "tmpdir": str(tmp_path)})))
     cmd = job.command_line

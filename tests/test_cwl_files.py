@@ -83,21 +83,29 @@ def _params(doc: dict, section: str) -> dict:
     return dict(items) if isinstance(items, dict) else {i["id"]: i for i in items}
 
 
+def _formats(spec) -> list[str]:
+    fmt = spec.get("format") if isinstance(spec, dict) else None
+    return [] if not fmt else fmt if isinstance(fmt, list) else [fmt]
+
+
 @pytest.mark.parametrize("path", CWL_FILES, ids=lambda p: p.name)
-def test_every_file_output_has_an_edam_format(path):
+def test_every_file_input_and_output_has_an_edam_format(path):
+    """cwltool checks a File against its input's format (EDAM subclasses count), so a wrong file is
+    refused before the tool runs; outputs say what they are for the next step and the crate."""
     from panosc_cwl import edam
 
     doc = _load(path)
-    outs = {n: s for n, s in _params(doc, "outputs").items() if _is_file(s if isinstance(s, str) else s.get("type"))}
-    for name, spec in outs.items():
-        fmt = spec.get("format") if isinstance(spec, dict) else None
-        assert fmt, f"output {name}: no format"
-        assert fmt.startswith(EDAM_PREFIX) and edam.term_of(fmt), f"output {name}: {fmt} is not an EDAM term we ship"
-    for name, spec in _params(doc, "inputs").items():
-        fmt = spec.get("format") if isinstance(spec, dict) else None
-        if fmt:
-            assert fmt.startswith(EDAM_PREFIX) and edam.term_of(fmt), f"input {name}: {fmt} is not an EDAM term we ship"
-    if outs or any(isinstance(s, dict) and s.get("format") for s in _params(doc, "inputs").values()):
+    files = {f"{section[:-1]} {n}": s for section in ("inputs", "outputs") for n, s in _params(doc, section).items()
+             if _is_file(s if isinstance(s, str) else s.get("type"))}
+    for name, spec in files.items():
+        fmts = _formats(spec)
+        assert fmts, f"{name}: no format"
+        for fmt in fmts:
+            assert fmt.startswith(EDAM_PREFIX) and edam.term_of(fmt), f"{name}: {fmt} is not an EDAM term we ship"
+        default = spec.get("default") if isinstance(spec, dict) else None
+        if isinstance(default, dict) and default.get("class") == "File":  # cwltool checks defaults too
+            assert edam.accepts(fmts, edam.term_of(default.get("format", "")) or ""), f"{name}: default without format"
+    if files:
         assert doc["$namespaces"].get("edam") == edam.EDAM
         assert doc.get("$schemas") == ["../edam-subset.owl"]  # cwltool loads it: no network needed
 
@@ -105,47 +113,41 @@ def test_every_file_output_has_an_edam_format(path):
 WORKFLOWS = [p for p in CWL_FILES if p.parent.name == "workflows"]
 
 
-def _user_fed() -> set[tuple[Path, str]]:
-    """(tool file, input) pairs some workflow feeds straight from its own inputs (the user's job)."""
-    out = set()
-    for wf in WORKFLOWS:
-        for step in _load(wf)["steps"].values():
-            for iname, src in step["in"].items():
-                sources = src if isinstance(src, list) else [src] if isinstance(src, str) else src.get("source") or []
-                if any("/" not in s for s in (sources if isinstance(sources, list) else [sources])):
-                    out.add(((wf.parent / step["run"]).resolve(), iname))
-    return out
+def _sources(src) -> list[str]:
+    sources = src if isinstance(src, list) else [src] if isinstance(src, str) else src.get("source") or []
+    return sources if isinstance(sources, list) else [sources]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_step_wiring_is_format_checked(path):
-    """Every File a step receives from another step goes into an input that declares the format the
-    upstream output declares, so cwltool refuses a wrong wiring before the step runs. Inputs that
-    some workflow feeds from its own inputs are the user's (jobs/ and every hand-written job): a
-    declared format there would make every job state it, so those stay open."""
+    """Every File a step receives (from another step or from the workflow's own inputs) has a declared
+    format its target input takes, EDAM subclasses counting as cwltool counts them. cwltool itself
+    checks this only when the step is about to run (``--validate`` does not), so this is the static
+    check; ``panosc-cwl validate`` makes the same one before a run (test_standards_crate)."""
+    from panosc_cwl import edam
+
     doc = _load(path)
-    steps = doc["steps"]
-    user_fed = _user_fed()
+    steps, wf_inputs = doc["steps"], _params(doc, "inputs")
+    checked = 0
     for sname, step in steps.items():
-        run = _load(path.parent / step["run"])
-        targets = _params(run, "inputs")
+        targets = _params(_load(path.parent / step["run"]), "inputs")
         for iname, src in step["in"].items():
-            sources = src if isinstance(src, list) else [src] if isinstance(src, str) else src.get("source") or []
-            sources = sources if isinstance(sources, list) else [sources]
             target = targets.get(iname)
             if target is None or not _is_file(target if isinstance(target, str) else target.get("type")):
                 continue
-            if ((path.parent / step["run"]).resolve(), iname) in user_fed:
-                continue  # pyfai-integrate1d's frames: a user's file in powder-xrd, a step's in euxfel-agipd
-            for s in sources:
-                if "/" not in s:
-                    continue
-                up_step, up_out = s.split("/")
-                up = _params(_load(path.parent / steps[up_step]["run"]), "outputs")[up_out]
-                want = target.get("format") if isinstance(target, dict) else None
-                assert want, f"{sname}.{iname} (fed by {s}) declares no format"
-                assert up.get("format") in ([want] if isinstance(want, str) else want), \
-                    f"{sname}.{iname} wants {want}, {s} gives {up.get('format')}"
+            want = _formats(target)
+            assert want, f"{sname}.{iname} declares no format"
+            for s in _sources(src):
+                if "/" in s:
+                    up_step, up_out = s.split("/")
+                    given = _formats(_params(_load(path.parent / steps[up_step]["run"]), "outputs")[up_out])
+                else:
+                    given = _formats(wf_inputs[s])
+                assert given, f"{sname}.{iname} is fed by {s}, which declares no format"
+                for g in given:  # every format the source may carry must be taken
+                    assert edam.accepts(want, edam.term_of(g)), f"{sname}.{iname} wants {want}, {s} may give {g}"
+                checked += 1
+    assert checked
 
 
 def test_edam_subset_matches_the_table():
@@ -157,3 +159,25 @@ def test_edam_subset_matches_the_table():
     g = Graph().parse(owl, format="xml")
     for f in edam.FORMATS.values():
         assert str(g.value(URIRef(f.iri), RDFS.label)) == f.label
+        assert {str(o) for o in g.objects(URIRef(f.iri), RDFS.subClassOf)} == {edam.EDAM + p for p in f.parents}
+
+
+def test_edam_hierarchy_lets_cwltool_accept_subformats():
+    """With the subset loaded, cwltool's own check takes a TIFF or HDF5 file where Binary format is
+    asked, a CSV where Textual format is, and refuses HDF5 where TIFF is (cwl_utils.file_formats)."""
+    from cwl_utils.file_formats import check_format
+    from rdflib import Graph
+    from schema_salad.exceptions import ValidationException
+
+    from panosc_cwl import edam
+
+    g = Graph().parse(ROOT / "cwl/edam-subset.owl", format="xml")
+    e = edam.EDAM
+    for fmt, asked in [("format_3591", "format_2333"), ("format_3590", "format_2333"), ("format_3752", "format_2330"),
+                       ("format_3464", "format_3750"), ("format_4003", "format_2333")]:
+        check_format({"class": "File", "format": e + fmt}, [e + asked], g)
+        assert edam.is_a(fmt, asked)
+    for fmt, asked in [("format_3590", "format_3591"), ("format_3603", "format_3590"), ("format_3464", "format_2330")]:
+        with pytest.raises(ValidationException):
+            check_format({"class": "File", "format": e + fmt}, [e + asked], g)
+        assert not edam.is_a(fmt, asked)

@@ -42,7 +42,7 @@ def job(mock):
     yaml = YAML(typ="safe")
     doc = yaml.load((ROOT / "jobs/euxfel-agipd.yml").read_text())
     doc["run"] = {"class": "Directory", "path": str(mock["run"])}
-    doc["geometry"] = {"class": "File", "path": str(mock["geometry"])}
+    doc["geometry"] = {"class": "File", "path": str(mock["geometry"]), "format": "http://edamontology.org/format_2330"}
     t = mock["truth"]
     assert doc["frames"] == t.signal_selection and doc["dark_frames"] == t.dark_selection
     assert doc["distance_mm"] == pytest.approx(t.distance * 1e3)

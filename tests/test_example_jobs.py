@@ -26,6 +26,8 @@ import pytest
 from cwl_utils.parser import load_document_by_uri
 from ruamel.yaml import YAML
 
+from panosc_cwl import edam
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg"}
@@ -96,6 +98,7 @@ def test_job_matches_tool_inputs(job_name, tool):
     assert isinstance(job, dict) and job, f"{job_name} is empty"
     header = (JOBS / job_name).read_text().splitlines()[0]
     assert header.startswith("# ") and len(header) > 20, f"{job_name} has no comment header"
+    namespaces = job.pop("$namespaces", {})
     unknown = sorted(set(job) - set(inputs))
     assert not unknown, f"{job_name}: not inputs of {tool}: {unknown}"
     missing = sorted(n for n, i in inputs.items() if i.default is None and not _optional(i.type_) and n not in job)
@@ -106,11 +109,27 @@ def test_job_matches_tool_inputs(job_name, tool):
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, dict) and "path" in item:
                 assert item["path"].startswith("../data/"), (job_name, item["path"])
-    for key, value in job.items():  # cwltool refuses a File without the EDAM format its input declares
+    for key, value in job.items():  # cwltool refuses a File without a format its input takes (EDAM subclasses too)
         wanted = inputs[key].format
         for item in value if isinstance(value, list) else [value]:
-            if wanted and isinstance(item, dict) and item.get("class") == "File":
-                assert item.get("format") in (wanted if isinstance(wanted, list) else [wanted]), (job_name, key)
+            if isinstance(item, dict) and item.get("class") == "File":
+                assert wanted, (job_name, key, "the tool input declares no format")
+                stated = edam.expand(item.get("format", ""), namespaces)
+                assert edam.accepts(wanted if isinstance(wanted, list) else [wanted], edam.term_of(stated) or ""), \
+                    (job_name, key, stated)
+
+
+@pytest.mark.parametrize("job_name", sorted(p.name for p in JOBS.glob("*.yml")))
+def test_every_job_file_states_its_edam_format(job_name):
+    """Stock cwltool and toil-cwl-runner run jobs/ unchanged: every File (workflow jobs too) states
+    an EDAM format we ship, as a CURIE of the job's ``$namespaces`` or an IRI."""
+    job = YAML(typ="safe").load((JOBS / job_name).read_text())
+    namespaces = job.pop("$namespaces", {})
+    for key, value in job.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and item.get("class") == "File":
+                stated = edam.expand(item.get("format", ""), namespaces)
+                assert stated.startswith(edam.EDAM) and edam.term_of(stated), (job_name, key, item.get("format"))
 
 
 def test_type_check_rejects_bad_values():
@@ -136,7 +155,11 @@ def run_job(layout: Path, tool: str, job: str, outdir: str) -> dict:
     proc = subprocess.run([str(BIN / "cwltool"), "--quiet", "--outdir", outdir, str(TOOLS / f"{tool}.cwl"),
                            f"jobs/{job}"], capture_output=True, text=True, env=ENV, cwd=layout, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    outputs = json.loads(proc.stdout)
+    from test_nexus_standards import outputs_problems  # every NeXus output validates (issue 13)
+
+    assert outputs_problems(outputs) == {}
+    return outputs
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from panosc_cwl.simulate import PowderSimulation
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+EDAM = "http://edamontology.org/"  # jobs handed to cwltool/Toil directly state their Files' formats
 TOOL1D = ROOT / "cwl/tools/pyfai-integrate1d.cwl"
 NPT = 2000
 CSR = ("bbox", "csr", "cython")
@@ -169,7 +170,7 @@ def _job(d, fmt: str, folder: Path, **extra) -> Path:
     """The generator's own job (paths relative to it), plus the PONI and bins of the comparison."""
     yaml = YAML(typ="safe")
     job = yaml.load(d.job.read_text())
-    job.setdefault("poni", {"class": "File", "path": d.poni.name})
+    job.setdefault("poni", {"class": "File", "path": d.poni.name, "format": EDAM + "format_2330"})
     job.update(npt=NPT, **extra)
     path = d.job.parent / f"test-{fmt}-{folder.name}.yml"
     with open(path, "w") as fh:
@@ -211,7 +212,8 @@ def test_toil_copy_without_secondary_files_names_the_missing_file(data, tmp_path
     """Control: the same copy without the secondaryFiles fails, and says which file is missing."""
     d = data["eiger"]
     job = d.main.parent / "bare.yml"
-    job.write_text(f"frames:\n  - {{class: File, path: {d.main.name}}}\nponi: {{class: File, path: {d.poni.name}}}\n")
+    job.write_text(f"frames:\n  - {{class: File, path: {d.main.name}, format: '{EDAM}format_3590'}}\n"
+                   f"poni: {{class: File, path: {d.poni.name}, format: '{EDAM}format_2330'}}\n")
     proc = subprocess.run([str(BIN / "toil-cwl-runner"), "--batchSystem", "single_machine", "--symlinkImports", "False",
                            "--jobStore", str(tmp_path / "js"), "--outdir", str(tmp_path / "out"), str(TOOL1D), str(job)],
                           capture_output=True, text=True, env=ENV, timeout=600, cwd=tmp_path)
@@ -321,10 +323,12 @@ def test_cwl_tool_config_input(config_case, tmp_path):
 YAML_JOB = """frames:
   - class: File
     path: {main}
+    format: http://edamontology.org/format_3590
     secondaryFiles: [{{class: Directory, path: {job_dir}/scan0001}}]
 config:
   class: File
   path: {cfg}
+  format: http://edamontology.org/format_3464
   secondaryFiles: [{{class: File, path: mask.npy}}]
 """
 

@@ -335,3 +335,48 @@ def test_powder_workflow_outputs_validate_with_their_provenance_chain(tmp_path):
             "+" in h5["entry/cwl_step_01_integrate/date"][()].decode()[19:]
     assert nexus_problems(integrated) == {"entry": []}
     assert base_class_problems(tmp_path / "out/reduced.nxs") == []
+
+
+# ---------------------------------------------------------------- every NeXus output of the jobs/ example runs
+def outputs_problems(outputs: dict) -> dict[str, list[str]]:
+    """For a cwltool output object: every HDF5 File that is NeXus (an NX_class somewhere) validates against
+    the definition its entries claim (pynxtools), or else as clean base classes. ``{file: problems}``,
+    only the files with problems. tests/test_example_jobs.py and tests/test_tool_jobs.py call it on
+    every example job they run. Errors only: pynxtools' ``MissingDocumentation`` is its warning for a
+    field the definition does not name, which NeXus allows (the NXtomo that the ``nxtomo`` library
+    writes for tomo-simulate has ``image_key_control``, ``half_acquisition`` ...)."""
+    files = []
+
+    def collect(value) -> None:
+        if isinstance(value, list):
+            for v in value:
+                collect(v)
+        elif isinstance(value, dict) and value.get("class") == "File":
+            if value.get("format") == "http://edamontology.org/format_3590" or h5py.is_hdf5(value["path"]):
+                files.append(Path(value["path"]))
+
+    collect(list(outputs.values()))
+    bad: dict[str, list[str]] = {}
+    for path in files:
+        with h5py.File(path, "r") as h5:
+            claims = any(isinstance(g, h5py.Group) and "definition" in g for g in h5.values())
+            nexus = claims or any(isinstance(g, h5py.Group) and "NX_class" in g.attrs for g in h5.values())
+        if not nexus:
+            continue  # plain HDF5 (a nabu configuration, a virtual CXI of raw data): not NeXus
+        problems = ([p for entry in nexus_problems(path).values() for p in entry if "MissingDocumentation" not in p]
+                    if claims else base_class_problems(path))
+        if problems:
+            bad[path.name] = problems
+    return bad
+
+
+def test_outputs_problems_can_fail(outputs, tmp_path):
+    """The job-run check finds a broken file (and passes a good one)."""
+    good = outputs["i1d_2th"]
+    broken = tmp_path / "broken.nxs"
+    shutil.copy(good, broken)
+    with h5py.File(broken, "a") as h5:
+        del h5["entry/reduction/reference"]
+    out = {"integrated": {"class": "File", "path": str(good)}, "other": [{"class": "File", "path": str(broken)}]}
+    bad = outputs_problems(out)
+    assert list(bad) == ["broken.nxs"] and any("MissingRequiredField" in p for p in bad["broken.nxs"])

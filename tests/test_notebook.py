@@ -604,3 +604,13 @@ def test_metadata_authors_and_check_replays_options(tmp_path):
     check = subprocess.run([str(BIN / "panosc-cwl"), "notebook-tool", "--check"], capture_output=True, text=True,
                            env=ENV, cwd=tmp_path)
     assert check.returncode == 0 and "1 generated tools in sync" in check.stdout, check.stderr
+
+
+def test_job_directives_are_not_notebook_parameters():
+    """cwltool passes a job's ``$namespaces`` (format CURIEs) through ``$(inputs)``: not a parameter."""
+    from panosc_cwl.notebook import cwl_inputs_to_parameters
+
+    inputs = {"$namespaces": {"edam": "http://edamontology.org/"}, "notebook": {"class": "File", "path": "/n.ipynb"},
+              "darks": {"class": "File", "path": "/d/darks.h5", "format": "http://edamontology.org/format_3590"},
+              "offset_sigma": 5.0}
+    assert cwl_inputs_to_parameters(inputs) == {"darks": "/d/darks.h5", "offset_sigma": 5.0}

@@ -303,6 +303,7 @@ def test_toil_retry_count(tmp_path: Path):
 
 
 # ------------------------------------------------------------------ no shell
+HDF5, TEXT = "http://edamontology.org/format_3590", "http://edamontology.org/format_2330"  # run() is the bare runner
 HOSTILE = ["; rm -rf {canary}", "$(rm -rf {canary})", "`rm -rf {canary}` && rm -rf {canary}",
            "x\nrm -rf {canary} | ' ; rm -rf {canary} ; '"]
 
@@ -317,8 +318,9 @@ def test_hostile_strings_reach_the_tool_verbatim(small: Path, tmp_path: Path):
     out = tmp_path / "out"
     out.mkdir()
     for i, value in enumerate(values):
-        job.write_text(json.dumps({"frames": [{"class": "File", "path": str(small / "ceo2.h5")}], "dataset": value,
-                                   "poni": {"class": "File", "path": str(small / "ceo2.poni")}}))
+        job.write_text(json.dumps({"frames": [{"class": "File", "path": str(small / "ceo2.h5"), "format": HDF5}],
+                                   "dataset": value,
+                                   "poni": {"class": "File", "path": str(small / "ceo2.poni"), "format": TEXT}}))
         with pytest.raises(Exception) as err:
             run(RunRequest(workflow=TOOL1D, job=job, outdir=out / str(i)))
         log = (out / str(i) / "runner.log").read_text()
@@ -340,11 +342,11 @@ def test_hostile_file_names_are_plain_arguments(small: Path, tmp_path: Path):
     frames = []
     for name in names:
         shutil.copy(small / "ceo2.h5", data / name)
-        frames.append({"class": "File", "path": str(data / name)})
+        frames.append({"class": "File", "path": str(data / name), "format": HDF5})
     shutil.copy(small / "ceo2.poni", data / "geo $(touch PWNED5).poni")
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"frames": frames, "dataset": "/entry/data/data", "npt": 300,
-                               "poni": {"class": "File", "path": str(data / "geo $(touch PWNED5).poni")}}))
+                               "poni": {"class": "File", "path": str(data / "geo $(touch PWNED5).poni"), "format": TEXT}}))
     out = tmp_path / "out"
     res = run(RunRequest(workflow=TOOL1D, job=job, outdir=out,
                          extra_args=["--relax-path-checks", "--tmpdir-prefix", f"{tmp_path}/tmp/",

@@ -31,7 +31,7 @@ def test_cwl_fit_recovers_radius(tmp_path, seed):
     curve = sas.simulate_curve(tmp_path / "sphere.dat", "sphere", TRUTH, noise=0.03, seed=seed)
     yaml = YAML(typ="safe")
     job = yaml.load((ROOT / "jobs/sasmodels-sphere.yml").read_text())
-    job["curve"] = {"class": "File", "path": str(curve)}
+    job["curve"] = {"class": "File", "path": str(curve), "format": "http://edamontology.org/format_2330"}
     job_path = tmp_path / "job.yml"
     with open(job_path, "w") as fh:
         yaml.dump(job, fh)

@@ -64,8 +64,8 @@ def data(tmp_path_factory):
     sim = simulate_powder(base / "data", PowderSimulation(calibrant="CeO2", n_frames=N_FRAMES, seed=5))
     yaml = YAML(typ="safe")
     doc = yaml.load((ROOT / "jobs/powder-xrd-ceo2.yml").read_text())
-    doc["frames"] = [{"class": "File", "path": str(sim.stack)}]
-    doc["poni"] = {"class": "File", "path": str(sim.poni)}
+    doc["frames"] = [{"class": "File", "path": str(sim.stack), "format": "http://edamontology.org/format_3590"}]
+    doc["poni"] = {"class": "File", "path": str(sim.poni), "format": "http://edamontology.org/format_2330"}
     jobs = {}
     for name, extra in (("powder", {}), ("scatter", {"frame_ranges": CHUNKS})):
         path = base / f"{name}.yml"

@@ -174,7 +174,7 @@ def test_roc_validator_finds_no_required_failure(which, runner, profile, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which,runner", [p for p in RUNS if p.values[0] == "powder"])
+@pytest.mark.parametrize("which,runner", RUNS)
 def test_cwlprov_validate(which, runner, tmp_path_factory):
     run = _run(which, runner, tmp_path_factory)
     res = subprocess.run([str(BIN / "cwlprov"), "-d", str(run["bundle"]), "validate"], capture_output=True, text=True,
@@ -211,13 +211,10 @@ def test_png_given_where_nexus_belongs_is_refused_before_the_tool_runs(tmp_path)
     assert "panosc-cwl powder plot" not in res.stderr and not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_workflow_wiring_a_tiff_into_a_nexus_input_is_refused(tmp_path):
-    """A step whose output is TIFF feeds powder-reduce's NeXus input: refused before powder-reduce runs."""
-    wf = tmp_path / "wired.cwl"
-    wf.write_text(f"""cwlVersion: v1.2
+WIRED = """cwlVersion: v1.2
 class: Workflow
-$namespaces: {{edam: "{EDAM}"}}
-$schemas: ["{ROOT / 'cwl/edam-subset.owl'}"]
+$namespaces: {{edam: "{edam}"}}
+$schemas: ["{owl}"]
 inputs: []
 outputs:
   reduced: {{type: File, outputSource: reduce/reduced}}
@@ -232,17 +229,41 @@ steps:
     in: {{}}
     out: [tiff]
   reduce:
-    run: {ROOT / 'cwl/tools/powder-reduce.cwl'}
+    run: {reduce}
     in: {{integrated: make_tiff/tiff}}
     out: [reduced]
-""")
+"""
+
+
+def _wired(tmp_path: Path) -> tuple[Path, Path]:
+    """A workflow whose TIFF-writing step feeds powder-reduce's NeXus (HDF5) input, and an empty job."""
+    wf = tmp_path / "wired.cwl"
+    wf.write_text(WIRED.format(edam=EDAM, owl=ROOT / "cwl/edam-subset.owl", reduce=ROOT / "cwl/tools/powder-reduce.cwl"))
     job = tmp_path / "job.yml"
     job.write_text("{}\n")
+    return wf, job
+
+
+def test_workflow_wiring_a_tiff_into_a_nexus_input_is_refused(tmp_path):
+    """What cwltool really checks: ``--validate`` does not look at formats (its checker compares
+    types and secondaryFiles only), the run stops at the step whose input gets the wrong format -
+    after the steps upstream ran. ``panosc-cwl validate``/``run`` refuse the wiring before anything runs."""
+    wf, job = _wired(tmp_path)
+    static = subprocess.run([str(BIN / "cwltool"), "--validate", str(wf)], capture_output=True, text=True, env=ENV,
+                            timeout=120)
+    assert static.returncode == 0 and "is valid CWL" in static.stdout + static.stderr  # not caught statically
     res = _cwltool(wf, job, tmp_path / "out")
     assert res.returncode != 0
     assert "Expected value of 'integrated' to have format" in res.stderr, res.stderr[-2000:]
     assert "[job make_tiff] completed success" in res.stderr and "[job reduce] completed" not in res.stderr
     assert not (tmp_path / "out" / "reduced.nxs").exists()
+    # ours: the same check on the declared formats, one line at the wiring's position, before any step
+    where = f"{wf}:20:10: reduce.integrated: make_tiff/tiff gives TIFF ({EDAM}format_3591); this input takes HDF5"
+    for cmd in (["validate", str(wf), str(job)], ["run", str(wf), str(job), "--outdir", str(tmp_path / "o2")]):
+        res = _cli(*cmd, check=False, cwd=tmp_path)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert [line for line in res.stderr.splitlines() if "integrated" in line][0].startswith(where), res.stderr
+        assert "$ " not in res.stderr and not (tmp_path / "o2").exists()  # no runner started, nothing written
 
 
 def test_nexus_wired_right_passes_the_format_check(tmp_path, tmp_path_factory):
@@ -259,19 +280,93 @@ def test_nexus_wired_right_passes_the_format_check(tmp_path, tmp_path_factory):
 
 
 def test_preflight_names_a_missing_or_wrong_format(tmp_path):
-    """``panosc-cwl validate`` says what cwltool would refuse, one line per File, before anything runs."""
+    """``panosc-cwl validate`` says what cwltool would refuse, one line per File, before anything runs;
+    a File without a format gets its content's (a note), so stock cwltool gets a job it accepts."""
     import h5py
 
     with h5py.File(tmp_path / "reduced.nxs", "w") as h5:
         h5.create_group("entry").attrs["NX_class"] = "NXentry"
-    for given, words in [("", "reduced: this input takes HDF5 (http://edamontology.org/format_3590): add format: "
-                                 "http://edamontology.org/format_3590 to the File"),
-                         (f", format: {EDAM}format_3603", "reduced: format PNG (http://edamontology.org/format_3603) "
-                                                          "given where HDF5 (http://edamontology.org/format_3590) is expected")]:
+    (tmp_path / "pattern.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    for given, words in [
+            (", format: " + EDAM + "format_3603", "reduced: format PNG (http://edamontology.org/format_3603) given where "
+                                                   "HDF5 (http://edamontology.org/format_3590) is expected"),
+            (", format: " + EDAM + "format_3591", "reduced: format TIFF (http://edamontology.org/format_3591) given where "
+                                                   "HDF5 (http://edamontology.org/format_3590) is expected"),
+            ("PNG", "reduced: pattern.png is PNG (from its content); this input takes HDF5"),
+            ("PNG, format: " + EDAM + "format_3590", "reduced: pattern.png is not HDF5 (its content is PNG): correct the "
+                                                      "File's format")]:
+        name = "pattern.png" if given.startswith("PNG") else "reduced.nxs"
         job = tmp_path / "job.yml"
-        job.write_text(f"reduced: {{class: File, path: reduced.nxs{given}}}\ncalibrant: CeO2\n")
+        job.write_text(f"reduced: {{class: File, path: {name}{given.removeprefix('PNG')}}}\ncalibrant: CeO2\n")
         res = _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False)
         assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
         assert sum(1 for line in res.stderr.splitlines() if "reduced" in line) == 1
+    job.write_text("reduced: {class: File, path: reduced.nxs}\ncalibrant: CeO2\n")
+    res = _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False)
+    assert res.returncode == 0 and "reduced: note: no format stated: HDF5, from the content of the File" in res.stderr
     job.write_text(f"reduced: {{class: File, path: reduced.nxs, format: {EDAM}format_3590}}\ncalibrant: CeO2\n")
-    assert _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False).returncode == 0
+    res = _cli("validate", str(ROOT / "cwl/tools/powder-plot.cwl"), str(job), check=False)
+    assert res.returncode == 0 and not res.stderr.strip(), res.stderr
+
+
+def test_run_refuses_a_tiff_where_nexus_belongs_before_any_step(tmp_path):
+    """``panosc-cwl run`` of the powder workflow with a TIFF frame given as the geometry (PONI, text):
+    stated or not, one line naming the input, exit 2, no runner started, no output folder."""
+    (tmp_path / "frame.tif").write_bytes(b"II*\x00" + bytes(64))
+    import h5py
+    import numpy as np
+
+    with h5py.File(tmp_path / "frames.h5", "w") as h5:
+        h5["entry/data/data"] = np.zeros((1, 8, 8), np.int32)
+    for stated, words in [("", "poni: frame.tif is TIFF (from its content); this input takes Textual format"),
+                          (f", format: {EDAM}format_2330", "poni: frame.tif is not Textual format (its content is TIFF)")]:
+        job = tmp_path / "job.yml"
+        job.write_text(f"frames: [{{class: File, path: frames.h5}}]\ndataset: /entry/data/data\n"
+                       f"poni: {{class: File, path: frame.tif{stated}}}\n")
+        res = _cli("run", str(POWDER), str(job), "--outdir", str(tmp_path / "out"), check=False, cwd=tmp_path)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        lines = [line for line in res.stderr.splitlines() if "poni" in line]
+        assert len(lines) == 1 and words in lines[0], res.stderr
+        assert res.stderr.strip().splitlines()[-1].startswith("panosc-cwl: error:")
+        assert "$ " not in res.stderr and not (tmp_path / "out").exists()
+    # the same job under stock cwltool, TIFF stated: refused by cwltool's own check before the tool runs
+    job.write_text(f"frames: [{{class: File, path: frames.h5, format: {EDAM}format_3590}}]\ndataset: /entry/data/data\n"
+                   f"poni: {{class: File, path: frame.tif, format: {EDAM}format_3591}}\n")
+    res = _cwltool(ROOT / "cwl/tools/pyfai-integrate1d.cwl", job, tmp_path / "out")
+    assert res.returncode != 0 and "Expected value of 'poni' to have format" in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "out" / "integrated.nxs").exists()
+
+
+def test_run_fills_in_a_missing_format_without_touching_the_job(tmp_path):
+    """A job File without a format: ``panosc-cwl run`` takes the content's (one note line), hands the runner
+    a completed copy, and leaves the user's job file as it was; stock cwltool refuses the same job."""
+    import h5py
+
+    tool = tmp_path / "size.cwl"
+    tool.write_text(f"""cwlVersion: v1.2
+class: CommandLineTool
+$namespaces: {{edam: "{EDAM}"}}
+$schemas: ["{ROOT / 'cwl/edam-subset.owl'}"]
+baseCommand: [wc, -c]
+stdout: size.txt
+inputs:
+  data: {{type: File, format: ["edam:format_3590", "edam:format_3591"], inputBinding: {{position: 1}}}}
+outputs:
+  size: {{type: stdout, format: edam:format_2330}}
+""")
+    with h5py.File(tmp_path / "frames.nxs", "w") as h5:
+        h5["entry/data"] = [1, 2, 3]
+    job = tmp_path / "job.yml"
+    job.write_text("data: {class: File, path: frames.nxs}\n")
+    before = job.read_bytes()
+    stock = _cwltool(tool, job, tmp_path / "stock")
+    assert stock.returncode != 0 and "File has no 'format' defined" in stock.stderr
+    res = _cli("run", str(tool), str(job), "--outdir", str(tmp_path / "out"), "--no-provenance", cwd=tmp_path)
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "no format stated for data (HDF5)" in notes[0], res.stderr
+    assert job.read_bytes() == before
+    given = Path(notes[0].rsplit("the runner gets ", 1)[1])
+    assert given.parent != tmp_path and f"format: {EDAM}format_3590" not in before.decode()
+    assert json.loads("\n".join(l for l in given.read_text().splitlines() if not l.startswith("#")))["data"]["format"] \
+        == EDAM + "format_3590"
+    assert (tmp_path / "out/size.txt").read_text().split()[0] == str((tmp_path / "frames.nxs").stat().st_size)

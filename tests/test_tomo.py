@@ -167,7 +167,7 @@ def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm
     if pynx:
         cxi = write_cxi(tmp_path / "obj.cxi", simulate_cdi((128, 128), photons=1e9, seed=0))
         runs["pynx"] = (ROOT / "cwl/tools/pynx-cdi.cwl",
-                        {"data": {"class": "File", "path": str(cxi)}, "roi": [0, 128, 0, 128], "nb_run": 4,
+                        {"data": {"class": "File", "path": str(cxi), "format": EDAM + "format_3590"}, "roi": [0, 128, 0, 128], "nb_run": 4,
                          "processing_unit": "cpu"})
     env = _env(fake_nvidia_smi, base=slurm_env)
     procs = {}

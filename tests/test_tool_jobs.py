@@ -53,7 +53,11 @@ def run_job(layout: Path, tool: str, job: str, out: Path) -> dict:
     proc = subprocess.run([str(BIN / "cwltool"), "--outdir", str(out), str(TOOLS / f"{tool}.cwl"),
                            str(layout / "jobs" / job)], capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    outputs = json.loads(proc.stdout)
+    from test_nexus_standards import outputs_problems  # every NeXus output validates (issue 13)
+
+    assert outputs_problems(outputs) == {}
+    return outputs
 
 
 def test_simulate_powder_job(layout, tmp_path):

@@ -128,6 +128,15 @@ unit: q_nm^-1
 calibrant: CeO2
 """)
     report = validate_job(WORKFLOW, job)
+    assert report.ok and not report.warnings, [i.one_line() for i in report.issues]
+    # no format stated: the content's, a note (panosc-cwl run writes it into the job the runner gets)
+    assert [(i.field, i.line, i.message) for i in report.notes] == [
+        ("frames", 2, "no format stated: HDF5, from the content of the File"),
+        ("poni", 4, "no format stated: Textual format, from the content of the File")]
+    stated = _job(tmp_path, job.read_text().replace("frames.h5}", "frames.h5, format: 'http://edamontology.org/format_3590'}")
+                  .replace(".poni}", ".poni, format: 'edam:format_2330'}")
+                  .replace("npt: 500", "npt: 500\n$namespaces: {edam: 'http://edamontology.org/'}"))
+    report = validate_job(WORKFLOW, stated)
     assert report.ok and not report.issues, [i.one_line() for i in report.issues]
 
 

@@ -27,8 +27,8 @@ def job(tmp_path_factory):
     sim = simulate_powder(base / "data", PowderSimulation(calibrant="CeO2", n_frames=4, seed=3))
     yaml = YAML(typ="safe")
     doc = yaml.load((ROOT / "jobs/powder-xrd-ceo2.yml").read_text())
-    doc["frames"] = [{"class": "File", "path": str(sim.stack)}]
-    doc["poni"] = {"class": "File", "path": str(sim.poni)}
+    doc["frames"] = [{"class": "File", "path": str(sim.stack), "format": "http://edamontology.org/format_3590"}]
+    doc["poni"] = {"class": "File", "path": str(sim.poni), "format": "http://edamontology.org/format_2330"}
     path = base / "job.yml"
     with open(path, "w") as fh:
         yaml.dump(doc, fh)

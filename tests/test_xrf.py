@@ -37,8 +37,8 @@ def test_cwl_tool_map_matches_single_spectrum_fit(steel, tmp_path):
     base, made, reference = steel
     yaml = YAML(typ="safe")
     job = yaml.load((ROOT / "jobs/pymca-xrf-steel.yml").read_text())
-    job["map"] = {"class": "File", "path": str(made.map_file)}
-    job["config"] = {"class": "File", "path": str(made.config)}
+    job["map"] = {"class": "File", "path": str(made.map_file), "format": "http://edamontology.org/format_3590"}
+    job["config"] = {"class": "File", "path": str(made.config), "format": "http://edamontology.org/format_2330"}
     job_path = tmp_path / "job.yml"
     with open(job_path, "w") as fh:
         yaml.dump(job, fh)

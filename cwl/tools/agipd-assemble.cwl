@@ -42,6 +42,7 @@ inputs:
     doc: Output of agipd-correct, /entry/data/data [frame, 16, 512, 128].
     inputBinding: {prefix: --corrected, position: 1}
   geometry:
+    format: edam:format_2330
     type: File?
     label: Geometry (CrystFEL)
     doc: CrystFEL .geom file of the AGIPD-1M.

@@ -35,6 +35,7 @@ hints:
     ramMin: 2048
 inputs:
   cxi:
+    format: edam:format_3590
     type: File
     label: Virtual CXI file
     doc: Output of euxfel-virtual-cxi.
@@ -51,6 +52,7 @@ inputs:
     doc: Frames of the CXI file to use, as A:B (half-open range), A:B:STEP or i,j,k.
     inputBinding: {prefix: --frames, position: 3}
   constants:
+    format: edam:format_3590
     type: File
     label: Dark constants
     doc: Output of agipd-dark-constants (offset, bad pixels).

@@ -36,6 +36,7 @@ hints:
     ramMin: 2048
 inputs:
   cxi:
+    format: edam:format_3590
     type: File
     label: Virtual CXI file
     doc: Output of euxfel-virtual-cxi.

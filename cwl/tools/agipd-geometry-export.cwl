@@ -38,6 +38,7 @@ hints:
     ramMin: 1024
 inputs:
   geometry:
+    format: edam:format_2330
     type: File?
     label: Geometry (CrystFEL)
     doc: CrystFEL .geom file of the AGIPD-1M.

@@ -70,10 +70,12 @@ inputs:
     doc: name of the corrected HDF5 file written
     default: corrected.h5
   notebook:
+    format: edam:format_3464
     type: File
     default:
       class: File
       location: ../../notebooks/correct.ipynb
+      format: http://edamontology.org/format_3464
     label: Notebook
     doc: 'The notebook run (default: ../../notebooks/correct.ipynb, relative to this tool).'
     inputBinding:

@@ -82,10 +82,12 @@ inputs:
     doc: name of the NeXus constants file written
     default: constants.nxs
   notebook:
+    format: edam:format_3464
     type: File
     default:
       class: File
       location: ../../notebooks/dark-calibration.ipynb
+      format: http://edamontology.org/format_3464
     label: Notebook
     doc: 'The notebook run (default: ../../notebooks/dark-calibration.ipynb, relative to this tool).'
     inputBinding:

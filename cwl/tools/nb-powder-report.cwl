@@ -69,10 +69,12 @@ inputs:
     doc: name of the peak table written (CSV)
     default: peaks.csv
   notebook:
+    format: edam:format_3464
     type: File
     default:
       class: File
       location: ../../notebooks/powder-report.ipynb
+      format: http://edamontology.org/format_3464
     label: Notebook
     doc: 'The notebook run (default: ../../notebooks/powder-report.ipynb, relative to this tool).'
     inputBinding:

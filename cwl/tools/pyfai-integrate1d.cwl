@@ -39,6 +39,7 @@ hints:
     ramMin: 2048
 inputs:
   frames:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_2333"]
     type: File[]
     label: Detector frames
     doc: |
@@ -57,11 +58,13 @@ inputs:
     doc: Path of the frame stack inside HDF5 inputs, e.g. /entry/data/data (N x ny x nx or ny x nx); default - found from the NXmx links, the NXdata signal or the Bliss detector.
     inputBinding: {prefix: --dataset, position: 2}
   poni:
+    format: edam:format_2330
     type: File?
     label: Geometry (PONI)
     doc: pyFAI PONI file with detector, distance, beam centre, tilts and wavelength; default - the `config`'s geometry, else an NXmx master file's own (distance, pixel size, beam centre, wavelength).
     inputBinding: {prefix: --poni, position: 3}
   config:
+    format: edam:format_3464
     type: File?
     label: pyFAI-integrate configuration (JSON)
     doc: |
@@ -87,16 +90,19 @@ inputs:
     doc: 2th_deg (scattering angle, degrees), q_nm^-1 or q_A^-1 (momentum transfer), r_mm (radius on the detector); default 2th_deg, or the config's unit.
     inputBinding: {prefix: --unit, position: 5}
   mask:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_4003", "edam:format_2333"]
     type: File?
     label: Mask
     doc: Image (EDF/TIFF/NPY/HDF5) of the detector's shape; non-zero pixels are excluded. Detector gaps are masked anyway.
     inputBinding: {prefix: --mask, position: 6}
   dark:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_4003", "edam:format_2333"]
     type: File?
     label: Dark current
     doc: Dark image subtracted from every frame.
     inputBinding: {prefix: --dark, position: 7}
   flat:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_4003", "edam:format_2333"]
     type: File?
     label: Flat field
     doc: Flat-field image every frame is divided by.

@@ -39,6 +39,7 @@ hints:
     ramMin: 2048
 inputs:
   map:
+    format: edam:format_3590
     type: File
     label: XRF map
     doc: HDF5 file holding the map as a (rows, columns, channels) dataset.
@@ -50,6 +51,7 @@ inputs:
     doc: Path of the (rows, columns, channels) dataset inside the map file.
     inputBinding: {prefix: --dataset, position: 2}
   config:
+    format: edam:format_2330
     type: File
     label: Fit configuration
     doc: PyMca fit configuration (.cfg) - elements and lines, energy calibration, peak shape, background.

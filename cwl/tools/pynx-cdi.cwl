@@ -50,6 +50,7 @@ hints:
     ramMin: 2048
 inputs:
   data:
+    format: ["edam:format_3590", "edam:format_4003", "edam:format_3591", "edam:format_2333"]
     type: File
     label: Diffraction data
     doc: |

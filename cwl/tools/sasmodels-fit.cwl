@@ -45,6 +45,7 @@ hints:
     ramMin: 1024
 inputs:
   curve:
+    format: edam:format_2330
     type: File
     label: Scattering curve
     doc: Whitespace-separated columns q [1/Å], I [1/cm] and optionally dI; lines starting with # are comments.

@@ -56,6 +56,7 @@ inputs:
     label: Run folder
     doc: European XFEL run folder with the AGIPD module files (raw data).
   geometry:
+    format: edam:format_2330
     type: File?
     label: Geometry (CrystFEL)
     doc: CrystFEL .geom file of the AGIPD-1M; without it, quad_positions are used.

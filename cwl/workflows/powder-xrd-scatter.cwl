@@ -33,6 +33,7 @@ hints:
         specs: ["https://pypi.org/project/panosc-cwl/"]
 inputs:
   frames:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_2333"]
     type: File[]
     label: Detector frames
     doc: HDF5/NeXus stack(s) (with `dataset`) or EDF/TIFF frames.
@@ -41,6 +42,7 @@ inputs:
     label: HDF5 dataset path
     doc: Path of the frames inside HDF5 inputs, e.g. /entry/data/data.
   poni:
+    format: edam:format_2330
     type: File
     label: Geometry (PONI)
     doc: pyFAI PONI geometry file (detector, distance, beam centre, wavelength).
@@ -62,6 +64,7 @@ inputs:
     label: Polarization factor
     doc: Between -1 and 1; omit for no correction.
   mask:
+    format: ["edam:format_3590", "edam:format_3591", "edam:format_4003", "edam:format_2333"]
     type: File?
     label: Mask
     doc: Optional mask image (non-zero = excluded).

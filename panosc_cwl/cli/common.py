@@ -92,5 +92,5 @@ class Progress:
 
 
 def _print_issues(report) -> None:
-    for issue in report.warnings + report.errors:
+    for issue in report.notes + report.warnings + report.errors:
         _err(issue.one_line())

@@ -24,9 +24,15 @@ def resolve_job(job_path: Path | None) -> dict:
         return {}
     from ruamel.yaml import YAML
 
+    from ..edam import expand
+
     job = YAML(typ="safe", pure=True).load(Path(job_path).read_text(encoding="utf-8")) or {}
+    namespaces = job.pop("$namespaces", None) or {}  # not an input: it spells the Files' format CURIEs
+    job = {k: v for k, v in job.items() if not str(k).startswith("$")}
     base = Path(job_path).resolve().parent
     for f in cwl_file_objects(job):
+        if f.get("format"):
+            f["format"] = expand(f["format"], namespaces)
         loc = f.pop("path", None) or f.get("location")
         if loc and not re.match(r"^\w+://", str(loc)):
             f["location"] = (base / loc).resolve().as_uri()
