@@ -196,6 +196,7 @@ def test_run_page_timeline_plot_provenance(site, page):
     assert "OK" in page.locator("#verify").inner_text()
     graph = page.locator("#graph").text_content()
     assert "integrate" in graph and "plot_pattern" in graph
+    assert page.locator("#graph line").count() >= 4  # the data between the steps
     assert page.locator("#log").inner_text().strip()
     _shot(page, tmp, "run-powder")
 

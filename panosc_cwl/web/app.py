@@ -124,12 +124,18 @@ def workflow_graph(path: str, sha1: str | None) -> dict[str, Any] | None:
     if getattr(wf, "class_", None) != "Workflow":
         return None
 
+    top = (wf.id or "").split("#")[-1]
+
+    def rel(ident: str) -> str:  # the fragment below the workflow's own id: "integrate/integrated", "frames"
+        frag = ident.split("#")[-1]
+        return frag[len(top) + 1:] if top and frag.startswith(top + "/") else frag
+
     def short(ident: str) -> str:
-        return ident.split("#")[-1].split("/")[-1] if "/" in ident.split("#")[-1] else ident.split("#")[-1]
+        return rel(ident).split("/")[-1]
 
     def owner(src: str) -> str:
-        frag = src.split("#")[-1]
-        return frag.split("/")[0] if "/" in frag else "inputs"
+        r = rel(src)
+        return r.split("/")[0] if "/" in r else "inputs"
 
     steps = [short(s.id) for s in wf.steps]
     edges = []
