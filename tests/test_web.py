@@ -165,7 +165,7 @@ def test_runs_table_lists_and_filters(site, page):
     assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr[data-run]").all()] == [runs["failed"].id]
     page.goto(base + "/?workflow=detector-calibration")
     assert [r.get_attribute("data-run") for r in page.locator("#runs tbody tr[data-run]").all()] == [runs["calib"].id]
-    page.goto(base + "/?q=poni")  # text search on input names: the calibration run has no poni
+    page.goto(base + "/?q=poni")  # text search on input names: the calibration run has no poni file
     assert {r.get_attribute("data-run") for r in page.locator("#runs tbody tr[data-run]").all()} == {
         runs["powder"].id, runs["failed"].id}
     page.goto(base + "/?since=2000-01-01")
