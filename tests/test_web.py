@@ -296,3 +296,31 @@ def test_serve_binds_localhost_by_default():
 
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1"
+
+
+def test_runs_in_progress_update_without_reload(site, page):
+    """Last: it adds a run to the catalogue. A running run's row turns 'success' by itself."""
+    import copy
+
+    from panosc_cwl.catalogue import open_catalogue
+    from panosc_cwl.catalogue.models import RunRecord
+    from panosc_cwl.catalogue.records import read_run, write_run
+
+    base, runs, tmp = site
+    cat = open_catalogue(f"sqlite:///{tmp / 'catalogue.sqlite'}")
+    with cat.session() as s:
+        rec = copy.deepcopy(read_run(s.get(RunRecord, runs["powder"].id)))
+    rec.update(id="live-run-0001", revision=1, status="running", ended=None, submitted=time.time(),
+               started=time.time(), status_changes=[{"status": "running", "at": time.time()}])
+    with cat.session() as s:
+        write_run(s, rec)
+    page.goto(base + "/")
+    row = page.locator('tr[data-run="live-run-0001"] .status')
+    assert row.inner_text() == "running"
+    rec.update(revision=2, status="success", ended=time.time() + 1,
+               status_changes=rec["status_changes"] + [{"status": "success", "at": time.time() + 1}])
+    with cat.session() as s:
+        write_run(s, rec)
+    page.wait_for_function("() => document.querySelector('tr[data-run=\"live-run-0001\"] .status')"
+                           ".textContent === 'success'", timeout=10_000)
+    cat.close()
