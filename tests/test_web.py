@@ -324,3 +324,16 @@ def test_runs_in_progress_update_without_reload(site, page):
     page.wait_for_function("() => document.querySelector('tr[data-run=\"live-run-0001\"] .status')"
                            ".textContent === 'success'", timeout=10_000)
     cat.close()
+
+
+def test_serve_on_a_busy_port_is_one_line():
+    import subprocess
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = subprocess.run([str(BIN / "panosc-cwl"), "serve", "--port", str(port)], capture_output=True, text=True,
+                             timeout=60)
+    assert res.returncode == 2
+    assert res.stderr == f"panosc-cwl: error: port: cannot listen on 127.0.0.1:{port}: Address already in use\n"

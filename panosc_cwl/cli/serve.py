@@ -14,11 +14,26 @@ Read-only: runs, steps, outputs, reports, provenance, NeXus files in H5Web. It b
 unless --host says otherwise (--host 0.0.0.0 shows the runs to everyone who can reach this port)."""
 
 
+def _check_port(host: str, port: int) -> None:
+    """One clear line instead of uvicorn's log when the address cannot be bound."""
+    import socket
+
+    from ..exceptions import InputError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port") from None
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
     from ..web import H5WEB_BUILD_HINT, create_app, h5web_built
 
+    _check_port(args.host, args.port)
     app = create_app(args.catalogue)
     if not h5web_built():
         _err(f"serve: {H5WEB_BUILD_HINT}; the rest of the page works")
