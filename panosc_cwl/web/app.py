@@ -36,6 +36,7 @@ from .files import relative_to_root, run_roots, safe_file
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 LOG_TAIL_BYTES = 16_384
+MAX_EXTRA_FILES = 24  # plots and reports in the outdir that are not outputs, shown inline
 NEXUS_SUFFIXES = (".nxs", ".h5", ".hdf5", ".nx5")
 
 
@@ -329,8 +330,10 @@ def create_app(catalogue: Catalogue | str | os.PathLike | None = None) -> FastAP
         root = run_roots(run).get("out")
         if root and root.is_dir():
             listed = {Path(o["path"]).resolve() for o in run.outputs if o.get("path")}
-            for p in sorted(root.rglob("*")):
-                if p.is_file() and p.suffix.lower() in (".png", ".html") and p.resolve() not in listed \
+            for p in sorted(root.rglob("*.*")):
+                if len(extra) >= MAX_EXTRA_FILES:
+                    break
+                if p.suffix.lower() in (".png", ".html") and p.is_file() and p.resolve() not in listed \
                         and "provenance" not in p.relative_to(root).parts[:1]:
                     extra.append(_file_entry(run, {"name": p.name, "path": str(p), "sha1": None, "size": p.stat().st_size}))
         return templates.TemplateResponse(request, "run.html", {
