@@ -11,7 +11,6 @@ import html
 import os
 import shutil
 import tempfile
-import time
 import zipfile
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -34,7 +33,6 @@ from . import H5WEB, H5WEB_BUILD_HINT
 from .files import relative_to_root, run_roots, safe_file
 
 HERE = Path(__file__).parent
-STATIC = HERE / "static"
 LOG_TAIL_BYTES = 16_384
 MAX_EXTRA_FILES = 24  # plots and reports in the outdir that are not outputs, shown inline
 NEXUS_SUFFIXES = (".nxs", ".h5", ".hdf5", ".nx5")
