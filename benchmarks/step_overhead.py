@@ -168,8 +168,9 @@ def main() -> int:
                 [pcwl, "integrate1d", "--quiet", "--frames", str(one_h5), "--dataset", "/entry/data/data", "--poni",
                  str(one_poni), "--npt", "2000", "--unit", "2th_deg", "--output", "integrated.nxs"],
                 "pyfai-integrate1d.cwl",
-                {"frames": [{"class": "File", "path": str(one_h5)}], "dataset": "/entry/data/data",
-                 "poni": {"class": "File", "path": str(one_poni)}, "npt": 2000, "unit": "2th_deg"}),
+                {"frames": [{"class": "File", "path": str(one_h5), "format": "http://edamontology.org/format_3590"}], "dataset": "/entry/data/data",
+                 "poni": {"class": "File", "path": str(one_poni), "format": "http://edamontology.org/format_2330"},
+                 "npt": 2000, "unit": "2th_deg"}),
             "reduce": (
                 [py, str(work / "bare_reduce.py"), str(work / "one-integrated.nxs"), "bare.h5"],
                 [pcwl, "reduce", str(work / "one-integrated.nxs"), "--output", "reduced.nxs"],
