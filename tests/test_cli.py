@@ -137,7 +137,7 @@ def test_one_rule_for_the_tree():
 
     top = {w[0] for w, _ in _all_parsers() if len(w) == 1}
     generic = {"run", "validate", "provenance", "profiles", "locate", "notebook-tool", "notebook-run",
-               "runs", "watch", "trigger"}
+               "runs", "watch", "trigger", "serve"}
     techniques = top - generic
     assert techniques == {"powder", "detector", "euxfel", "xrf", "sas", "cdi", "tomo"}
     for tech in techniques:  # every technique makes its test data with `simulate`; nobody says mock

@@ -11,14 +11,15 @@ import sys
 
 from .. import __version__
 from ..exceptions import PanoscError
-from . import facility, imaging, notebook, powder, provenance, run, runs, watch
+from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
 
 
 DESCRIPTION = """Facility analysis codes as CWL tools and workflows.
 
 One rule for the command tree: what works on any workflow, tool or notebook is a top-level verb
-(run, validate, provenance, profiles, locate, notebook-tool, notebook-run, runs, watch, trigger);
+(run, validate, provenance, profiles, locate, notebook-tool, notebook-run, runs, watch, trigger,
+serve);
 the science is `panosc-cwl TECHNIQUE VERB`, and every technique calls its test-data generator
 `simulate` (powder, detector, euxfel, xrf, sas, cdi, tomo). `panosc-cwl COMMAND --help` ends with
 an example."""
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     notebook.add_parsers(sub)
     runs.add_parsers(sub)
     watch.add_parsers(sub)
+    serve.add_parsers(sub)
     powder.add_parsers(sub)  # also `detector`, and the hidden pre-issue-18 names
     facility.add_parsers(sub)  # locate, euxfel, xrf, sas
     imaging.add_parsers(sub)  # cdi, tomo

@@ -1,0 +1,54 @@
+"""``serve``: the read-only web page over the run catalogue (:mod:`panosc_cwl.web`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import _err
+
+EPILOG = """example:
+  panosc-cwl serve                                   # http://127.0.0.1:8765, until Ctrl-C
+  panosc-cwl serve --catalogue postgresql+psycopg://panosc@db.example.org/runs --port 8080
+
+Read-only: runs, steps, outputs, reports, provenance, NeXus files in H5Web. It binds to 127.0.0.1
+unless --host says otherwise (--host 0.0.0.0 shows the runs to everyone who can reach this port)."""
+
+
+def _check_port(host: str, port: int) -> None:
+    """One clear line instead of uvicorn's log when the address cannot be bound."""
+    import socket
+
+    from ..exceptions import InputError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port") from None
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from ..web import H5WEB_BUILD_HINT, create_app, h5web_built
+
+    _check_port(args.host, args.port)
+    app = create_app(args.catalogue)
+    if not h5web_built():
+        _err(f"serve: {H5WEB_BUILD_HINT}; the rest of the page works")
+    _err(f"serve: runs of {app.state.catalogue!r} at http://{args.host}:{args.port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="a read-only web page of the recorded runs (reports, provenance, H5Web)",
+                       description="Serves the run catalogue as web pages: runs table, a page per run, "
+                                   "NeXus outputs in H5Web. Nothing can be changed through it.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--catalogue", metavar="URL",
+                   help="SQLite path or database URL (default $PANOSC_CWL_CATALOGUE or the user's catalogue)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
+    p.set_defaults(func=cmd_serve)
