@@ -1,6 +1,8 @@
 """``panosc-cwl serve``: the read-only web page over a catalogue holding real runs (a powder run, a
 detector calibration, one failed run), started with uvicorn on a free port and driven by Debian's
-headless chromium through playwright's Python package (no browser download).
+headless chromium through playwright's Python package (no browser download). The server is started
+as a user would: ``.venv/bin/panosc-cwl serve``, which re-runs itself in the web page's own
+environment (.venv-web, made by .ci/install-web: h5grove's orjson must stay out of .venv).
 
 * the runs table lists the runs; the workflow/status/text filters work;
 * a run page shows its step timeline and the pattern PNG; the failed run shows its error;
@@ -15,8 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +41,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SECRET = "top-secret-do-not-serve"
 
 
+def _web_python():
+    from panosc_cwl.cli.serve import web_python
+
+    return web_python()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,6 +56,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A catalogue with three real runs and a server on it: (base URL, runs by name, folder)."""
+    if _web_python() is None:
+        pytest.skip("the web page's environment .venv-web is not installed (bash .ci/install-web installs it)")
     tmp = tmp_path_factory.mktemp("web")
     mp = pytest.MonkeyPatch()
     mp.setenv("PANOSC_CWL_RUNS", str(tmp / "runs"))
@@ -71,22 +81,24 @@ def site(tmp_path_factory):
     (tmp / "secret.txt").write_text(SECRET)
     (tmp / "out-powder" / "escape.txt").symlink_to(tmp / "secret.txt")
 
-    import uvicorn
-
-    from panosc_cwl.web import create_app
-
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(cat), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}", runs, tmp
-    server.should_exit = True
-    thread.join(10)
+    # from .venv, as in the README: serve hands itself over to .venv-web's python
+    server = subprocess.Popen([str(BIN / "panosc-cwl"), "serve", "--catalogue", cat, "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if server.poll() is not None:
+            pytest.fail(f"panosc-cwl serve exited: {server.stdout.read()}")
+        try:
+            if _get(base + "/")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("panosc-cwl serve did not answer within 30 s")
+    yield base, runs, tmp
+    server.terminate()
+    server.wait(10)
     mp.undo()
 
 
@@ -327,8 +339,6 @@ def test_runs_in_progress_update_without_reload(site, page):
 
 
 def test_serve_on_a_busy_port_is_one_line():
-    import subprocess
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -337,3 +347,14 @@ def test_serve_on_a_busy_port_is_one_line():
                              timeout=60)
     assert res.returncode == 2
     assert res.stderr == f"panosc-cwl: error: port: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_serve_without_the_web_environment_is_one_line(tmp_path):
+    """No .venv-web and no $PANOSC_CWL_WEB_PYTHON: one line saying how to install it and why."""
+    env = {**os.environ, "PANOSC_CWL_WEB_PYTHON": str(tmp_path / "no-such-python")}
+    res = subprocess.run([str(BIN / "panosc-cwl"), "serve", "--port", str(_free_port())], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("panosc-cwl: error: serve: the web page's environment is not installed")
+    assert "bash .ci/install-web" in res.stderr and "orjson" in res.stderr and "cwltool --provenance" in res.stderr

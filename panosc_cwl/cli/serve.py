@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
 from .common import _err
 
@@ -11,7 +14,34 @@ EPILOG = """example:
   panosc-cwl serve --catalogue postgresql+psycopg://panosc@db.example.org/runs --port 8080
 
 Read-only: runs, steps, outputs, reports, provenance, NeXus files in H5Web. It binds to 127.0.0.1
-unless --host says otherwise (--host 0.0.0.0 shows the runs to everyone who can reach this port)."""
+unless --host says otherwise (--host 0.0.0.0 shows the runs to everyone who can reach this port).
+
+The page runs in an environment of its own (.venv-web, made by `bash .ci/install-web`): its HDF5
+server h5grove needs orjson, which breaks `cwltool --provenance` runs where it is importable. Run from
+.venv, `serve` re-runs itself with $PANOSC_CWL_WEB_PYTHON, else <project>/.venv-web/bin/python."""
+
+WEB_PYTHON_ENV = "PANOSC_CWL_WEB_PYTHON"
+_DELEGATED = "_PANOSC_CWL_SERVE_DELEGATED"  # set in the re-run: never hand over twice
+INSTALL_HINT = ("the web page's environment is not installed: run `bash .ci/install-web` (or `pip install "
+                "'panosc-cwl[web]'` into an environment of its own and set $PANOSC_CWL_WEB_PYTHON to its python); "
+                "it is kept apart because its h5grove needs orjson, which breaks `cwltool --provenance` runs")
+
+
+def _web_stack_importable() -> bool:
+    try:
+        import fastapi  # noqa: F401
+        import h5grove  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def web_python() -> Path | None:
+    """The python of the web page's environment: $PANOSC_CWL_WEB_PYTHON, else the project's .venv-web."""
+    named = os.environ.get(WEB_PYTHON_ENV)
+    candidate = Path(named) if named else Path(__file__).resolve().parents[2] / ".venv-web" / "bin" / "python"
+    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
 
 
 def _check_port(host: str, port: int) -> None:
@@ -28,12 +58,29 @@ def _check_port(host: str, port: int) -> None:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="port") from None
 
 
+def _hand_over(args) -> None:
+    """Re-run ``serve`` with the same options in the web page's environment (replaces this process)."""
+    from ..exceptions import InputError
+
+    python = web_python()
+    if python is None or os.environ.get(_DELEGATED):
+        raise InputError(INSTALL_HINT, field="serve")
+    argv = ["serve", "--host", args.host, "--port", str(args.port)]
+    if args.catalogue:
+        argv += ["--catalogue", args.catalogue]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(python, [str(python), "-m", "panosc_cwl", *argv], {**os.environ, _DELEGATED: "1"})
+
+
 def cmd_serve(args) -> int:
+    _check_port(args.host, args.port)
+    if not _web_stack_importable():
+        _hand_over(args)
     import uvicorn
 
     from ..web import H5WEB_BUILD_HINT, create_app, h5web_built
 
-    _check_port(args.host, args.port)
     app = create_app(args.catalogue)
     if not h5web_built():
         _err(f"serve: {H5WEB_BUILD_HINT}; the rest of the page works")
