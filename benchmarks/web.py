@@ -11,7 +11,8 @@
    it (meta and attrs down the tree, then the default signal's first frame as binary, then the
    stats of the frame) — the server's RSS before and after. Goal: growth < 100 MB.
 
-Usage: ``.venv/bin/python benchmarks/web.py [--runs 10000] [--size-mib 1024]``
+Usage: ``.venv-web/bin/python benchmarks/web.py [--runs 10000] [--size-mib 1024]`` (the web page's own
+environment, made by ``.ci/install-web``: h5grove's orjson is kept out of .venv)
 """
 
 from __future__ import annotations
@@ -177,5 +178,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    try:
+        import fastapi  # noqa: F401
+        import h5grove  # noqa: F401
+    except ImportError:
+        sys.exit("benchmarks/web.py: run it with the web page's python, .venv-web/bin/python "
+                 "(made by bash .ci/install-web)")
     os.environ.setdefault("PANOSC_CWL_RUNS", tempfile.mkdtemp(prefix="panosc-web-bench-runs-"))
     main()

@@ -83,12 +83,14 @@ def site(tmp_path_factory):
 
     port = _free_port()
     # from .venv, as in the README: serve hands itself over to .venv-web's python
-    server = subprocess.Popen([str(BIN / "panosc-cwl"), "serve", "--catalogue", cat, "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp / "serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([str(BIN / "panosc-cwl"), "serve", "--catalogue", cat, "--port", str(port)],
+                                  stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         if server.poll() is not None:
-            pytest.fail(f"panosc-cwl serve exited: {server.stdout.read()}")
+            pytest.fail(f"panosc-cwl serve exited: {log.read_text()}")
         try:
             if _get(base + "/")[0] == 200:
                 break
