@@ -63,6 +63,9 @@ def _hand_over(args) -> None:
     from ..exceptions import InputError
 
     python = web_python()
+    if python is not None and Path(python).parent.parent.resolve() == Path(sys.prefix).resolve():
+        raise InputError(f"{sys.prefix} is the web page's environment but cannot import its web stack "
+                         "(fastapi, uvicorn, h5grove): run `bash .ci/install-web` again", field="serve")
     if python is None or os.environ.get(_DELEGATED):
         raise InputError(INSTALL_HINT, field="serve")
     argv = ["serve", "--host", args.host, "--port", str(args.port)]
