@@ -6,6 +6,8 @@ PostgreSQL (.ci/pg-up): real databases, real concurrent processes, real cwltool 
   a failed dataset is retried up to ``max_attempts``, then stays failed;
 * ``panosc-cwl runs list`` finds real runs (``panosc-cwl run``, the Python API) by workflow, status,
   date and input SHA-1; ``runs show`` / ``runs outputs`` give what the runs really read and wrote;
+* a run whose process is SIGKILLed is shown 'lost' (on its own host only), not 'running' for ever;
+  a catalogue of schema 0001 is migrated keeping its runs;
 * the catalogue unreachable during a run (PostgreSQL stopped with pg_ctl; an SQLite path that cannot
   be created): the run succeeds, the user is told once, the record arrives once the catalogue is back.
 """
@@ -56,7 +58,7 @@ print(json.dumps(got))
 
 def test_open_empty_database_creates_schema_at_head(catalogue_url):
     with open_catalogue(catalogue_url) as cat:
-        assert current_revision(cat.engine) == head_revision() == "0001"
+        assert current_revision(cat.engine) == head_revision() == "0002"
         tables = set(inspect(cat.engine).get_table_names())
         assert {"alembic_version", "runs", "run_inputs", "run_outputs", "run_steps", "run_status_changes",
                 "datasets"} <= tables
@@ -70,7 +72,30 @@ def test_open_empty_database_creates_schema_at_head(catalogue_url):
         with cat.engine.connect() as conn:  # the migrations make exactly the schema the models describe
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     with open_catalogue(catalogue_url) as cat:  # a second open changes nothing
-        assert current_revision(cat.engine) == "0001"
+        assert current_revision(cat.engine) == "0002"
+
+
+def test_catalogue_of_an_older_version_is_migrated_keeping_its_runs(catalogue_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from panosc_cwl.catalogue import catalogue_url as to_url
+    from panosc_cwl.catalogue import make_engine
+    from panosc_cwl.catalogue.db import _alembic_config
+
+    engine = make_engine(to_url(catalogue_url))
+    with engine.begin() as conn:  # a catalogue written by the first release (schema 0001), with one run
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO runs (id, workflow_path, status, submitted, revision) "
+                          "VALUES ('old-run', '/wf.cwl', 'running', '2026-12-01 10:00:00', 3)"))
+    engine.dispose()
+    with open_catalogue(catalogue_url) as cat:
+        assert current_revision(cat.engine) == "0002"
+        assert {"owner_pid", "owner_start"} <= {c["name"] for c in inspect(cat.engine).get_columns("runs")}
+        from panosc_cwl.runs import get
+
+        old = get("old-run", catalogue=cat)  # no process recorded: nothing to judge it by, it stays as it was
+        assert old.status == "running" and old.owner_pid is None and old.workflow_path == "/wf.cwl"
 
 
 def test_concurrent_processes_claim_each_dataset_once(catalogue_url, tmp_path):
@@ -261,6 +286,96 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
     assert [r.id for r in query(status="failed", input_sha1=_sha1(other_poni), catalogue=catalogue_url)] == [
         api_run.id, bad_id]
     assert [r.id for r in query(workflow=TOOL1D, since=between, catalogue=catalogue_url)] == [bad_id]
+
+
+# ------------------------------------------------------------------ a run whose process was killed
+SLEEPER = """cwlVersion: v1.2
+class: CommandLineTool
+label: sleep
+doc: Sleeps a minute, long enough to be killed.
+baseCommand: [sleep, "60"]
+inputs: []
+outputs: []
+"""
+
+SUBMITTER = r"""
+import sys
+import panosc_cwl
+run = panosc_cwl.submit(sys.argv[1], None, outdir=sys.argv[2], catalogue=sys.argv[3], provenance=False)
+print(run.id, flush=True)
+run.wait()
+"""
+
+
+def test_killed_run_is_lost_on_its_host_only(catalogue_url, tmp_path, capsys):
+    """A real run whose process is SIGKILLed: ``runs list``/``show`` and query/get say 'lost', not
+    'running' for ever; a live run and another host's run are left as recorded."""
+    import signal
+    import socket
+
+    from panosc_cwl.api import _proc_start
+    from panosc_cwl.runs import get, query
+
+    wf = tmp_path / "sleep.cwl"
+    wf.write_text(SLEEPER)
+    env = {**os.environ, "PANOSC_CWL_RUNS": str(tmp_path / "runs"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-c", SUBMITTER, str(wf), str(tmp_path / "out"), catalogue_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    state: dict = {}
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        running = _wait_for(lambda: [r for r in query(catalogue=catalogue_url) if r.status == "running"], 120,
+                            "the run recorded as running")
+        assert [r.id for r in running] == [run_id] and running[0].owner_pid == proc.pid
+        assert running[0].host == socket.gethostname() and running[0].owner_start == _proc_start(proc.pid)
+        assert get(run_id, catalogue=catalogue_url).status == "running"  # alive: left alone
+        state = json.loads((tmp_path / "runs" / f"{run_id}.json").read_text())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        if state.get("pgid"):  # the runner (cwltool running sleep) has its own process group
+            try:
+                os.killpg(state["pgid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # a run recorded as running by another host, with a pid that is dead here: not ours to judge
+    with open_catalogue(catalogue_url) as cat:
+        now = time.time()
+        elsewhere = {"id": "elsewhere-run", "revision": 1, "host": "beamline-node-7.example", "owner_pid": proc.pid,
+                     "owner_start": "1", "workflow_path": str(wf), "status": "running", "submitted": now - 5,
+                     "started": now - 4, "status_changes": [{"status": "running", "at": now - 4}]}
+        cat.record_run(elsewhere)
+        # and one of this host whose process lives (this test's own)
+        cat.record_run({**elsewhere, "id": "alive-run", "host": socket.gethostname(), "owner_pid": os.getpid(),
+                        "owner_start": _proc_start(os.getpid())})
+
+    lost = get(run_id, catalogue=catalogue_url)
+    assert lost.status == "lost" and lost.ended is not None, lost
+    assert f"pid {proc.pid}" in lost.error and socket.gethostname() in lost.error
+    assert [c["status"] for c in lost.status_changes][-2:] == ["running", "lost"]
+    assert [r.id for r in query(status="lost", catalogue=catalogue_url)] == [run_id]
+    assert sorted(r.id for r in query(status="running", catalogue=catalogue_url)) == ["alive-run", "elsewhere-run"]
+
+    rc, out, err = _main(capsys, "runs", "list", "--status", "lost", "--catalogue", catalogue_url)
+    assert rc == 0 and run_id in out and "lost" in out and f"pid {proc.pid}" in out, out + err
+    rc, out, err = _main(capsys, "runs", "show", run_id, "--catalogue", catalogue_url)
+    assert rc == 0 and out.startswith(f"run {run_id}: lost (lost: its process (pid {proc.pid}"), out + err
+
+    # a record the run itself wrote (late, from the outbox: same revision) still wins over the verdict
+    with open_catalogue(catalogue_url) as cat:
+        from panosc_cwl.catalogue.records import read_run
+        from panosc_cwl.catalogue.models import RunRecord
+
+        with cat.session() as s:
+            rec = read_run(s.get(RunRecord, run_id))
+        cat.record_run({**rec, "status": "success", "ended": time.time(), "error": None,
+                        "status_changes": rec["status_changes"][:-1] + [{"status": "success", "at": time.time()}]})
+    assert get(run_id, catalogue=catalogue_url).status == "success"
 
 
 # ------------------------------------------------------------------ catalogue unreachable during a run

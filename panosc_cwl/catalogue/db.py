@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..exceptions import InputError
 from . import UNFINISHED, CatalogueUnavailable, DatasetClaim, catalogue_url
-from .models import DatasetRecord
+from .models import DatasetRecord, RunRecord, StatusChange
+
+#: run statuses of a run whose process has not recorded its end yet
+RUN_UNFINISHED = ("queued", "running")
 
 
 def utcnow() -> datetime:
@@ -130,6 +133,46 @@ class Catalogue:
 
         with self.session() as s:
             write_run(s, record)
+
+    def mark_lost_runs(self) -> list[str]:
+        """Mark 'lost' the unfinished runs of this host whose process no longer exists; their ids.
+
+        A run's process records its own end; one killed (SIGKILL, out of memory, a reboot) never does,
+        and its record would say 'running' for ever. Only this host's runs are judged (another host's
+        pids mean nothing here), and only runs recorded with their process (``owner_pid``). The
+        UPDATE is conditional on the record being unchanged since it was read, and leaves the
+        record's revision as it was: any record the run itself wrote, even one flushed late from the
+        outbox, still replaces the verdict.
+        """
+        import socket
+
+        from ..api import _proc_start
+
+        host = socket.gethostname()
+        with self.session() as s:
+            rows = s.execute(select(RunRecord.id, RunRecord.owner_pid, RunRecord.owner_start, RunRecord.revision)
+                             .where(RunRecord.status.in_(RUN_UNFINISHED), RunRecord.host == host,
+                                    RunRecord.owner_pid.is_not(None))).all()
+        lost = []
+        for run_id, pid, start, revision in rows:
+            if start is not None and _proc_start(pid) == start:
+                continue
+            if start is None and _proc_start(pid) is not None:  # start unknown: a live pid is given the benefit
+                continue
+            now = utcnow()
+            with self.session() as s:
+                res = s.execute(update(RunRecord)
+                                .where(RunRecord.id == run_id, RunRecord.status.in_(RUN_UNFINISHED),
+                                       RunRecord.revision == revision)
+                                .values(status="lost", ended=now,
+                                        error=f"lost: its process (pid {pid} on {host}) ended before the run did")
+                                .execution_options(synchronize_session=False))
+                if res.rowcount != 1:
+                    continue
+                seq = s.scalar(select(func.max(StatusChange.seq)).where(StatusChange.run_id == run_id))
+                s.add(StatusChange(run_id=run_id, seq=0 if seq is None else seq + 1, status="lost", at=now))
+            lost.append(run_id)
+        return lost
 
     # ---------------------------------------------------------------- datasets (watcher)
     def claim_dataset(self, rule: str, dataset_key: str, workflow_sha1: str, *, max_attempts: int,

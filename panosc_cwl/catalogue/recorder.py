@@ -207,6 +207,7 @@ class Recorder:
         outdir = snap.get("outdir")
         return {
             "id": snap["id"], "revision": snap["_revision"], "user": self.user, "host": snap.get("host"),
+            "owner_pid": snap.get("owner_pid"), "owner_start": snap.get("owner_start"),
             "workflow_path": workflow, "workflow_sha1": self.workflow_sha1, "job_path": job_path, "job": self.job,
             "runner": snap.get("runner"), "batch_system": snap.get("batch_system"), "profile": snap.get("profile"),
             "status": snap["status"], "submitted": snap.get("submitted"), "started": snap.get("started"),
