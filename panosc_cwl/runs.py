@@ -123,7 +123,7 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
 
     Runs of this host whose process was killed before it could record their end are marked 'lost'
     first (:meth:`~panosc_cwl.catalogue.Catalogue.mark_lost_runs`), so ``status`` filters on the truth.
-    ``workflow``: an existing CWL file (runs of that file or of any file with the same content), else
+    ``workflow``: an existing CWL file (runs of that file, or of a copy of it and the tools it runs), else
     part of the workflow's path or the start of its SHA-1. ``status``: queued, running, success, failed,
     cancelled, lost. ``since``: submitted at or after this date/time or within this age (``12h``, ``7d``).
     ``input_sha1``: runs that read a file with this SHA-1 (or SHA-1 prefix, at least 6 characters).
@@ -136,9 +136,10 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
         text = str(workflow)
         path = Path(text).expanduser()
         if path.is_file():
-            from .catalogue.recorder import file_sha1
+            from .catalogue.recorder import workflow_sha1
 
-            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()), RunRecord.workflow_sha1 == file_sha1(path)))
+            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()),
+                            RunRecord.workflow_sha1 == workflow_sha1(path)))
         else:
             q = q.where(or_(RunRecord.workflow_path.contains(text, autoescape=True),
                             RunRecord.workflow_sha1.startswith(text.lower(), autoescape=True)))

@@ -228,8 +228,11 @@ def _rule(p: Path, base: Path, parent: Any, name: str, body: Any) -> Rule:
 
 # ------------------------------------------------------------------ what a run of a dataset is
 def workflow_sha1(path: str | os.PathLike) -> str:
-    """SHA-1 of the workflow file: a new version of the workflow processes the data again."""
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    """SHA-1 of the workflow and every tool it runs: a new version of either processes the data again
+    (the catalogue records runs by the same checksum, :func:`panosc_cwl.catalogue.recorder.workflow_sha1`)."""
+    from .catalogue.recorder import workflow_sha1 as sha1_of_workflow_and_tools
+
+    return sha1_of_workflow_and_tools(path)
 
 
 def dataset_key(path: str | os.PathLike) -> str:

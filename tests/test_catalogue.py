@@ -159,6 +159,61 @@ def test_unreachable_server_is_one_clear_error(tmp_path):
         open_catalogue("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
 
+# ------------------------------------------------------------------ what a workflow version is
+INCLUDING_TOOL = """cwlVersion: v1.2
+class: CommandLineTool
+label: script
+doc: Runs a script it includes.
+requirements:
+  InitialWorkDirRequirement:
+    listing:
+      - entryname: script.sh
+        entry:
+          $include: script.sh
+baseCommand: [sh, script.sh]
+inputs: []
+outputs: []
+"""
+
+
+def test_workflow_sha1_covers_the_tools_it_runs(tmp_path):
+    """The recorded workflow checksum (and the watcher's run ids made from it) changes when a tool a
+    step runs changes, even only its doc, or a script a tool includes; not when an unused file does."""
+    import shutil
+
+    from ruamel.yaml import YAML
+
+    from panosc_cwl.catalogue.recorder import cwl_source_files
+    from panosc_cwl.watch import run_id_for, workflow_sha1
+
+    shutil.copytree(ROOT / "cwl", tmp_path / "cwl")
+    wf = tmp_path / "cwl/workflows/powder-xrd.cwl"
+    tool = tmp_path / "cwl/tools/pyfai-integrate1d.cwl"
+    before = workflow_sha1(wf)
+    assert before == workflow_sha1(ROOT / "cwl/workflows/powder-xrd.cwl")  # a copy of the tree: same version
+    assert str(tool) in cwl_source_files(wf) and str(wf) in cwl_source_files(wf)
+    run_id = run_id_for("xrd", "/data/r0001", before, 1)
+
+    (tmp_path / "cwl/tools/pyfai-integrate2d.cwl").write_text("not used by powder-xrd\n")
+    assert workflow_sha1(wf) == before
+    yaml = YAML()  # round trip: only the doc changes
+    doc = yaml.load(tool)
+    doc["doc"] = doc["doc"] + " Edited."
+    yaml.dump(doc, tool)
+    after = workflow_sha1(wf)
+    assert after != before and run_id_for("xrd", "/data/r0001", after, 1) != run_id
+    assert after == workflow_sha1(wf)  # stable
+
+    (tmp_path / "inc").mkdir()
+    script, inc_tool = tmp_path / "inc/script.sh", tmp_path / "inc/tool.cwl"
+    script.write_text("echo one\n")
+    inc_tool.write_text(INCLUDING_TOOL)
+    first = workflow_sha1(inc_tool)
+    assert cwl_source_files(inc_tool) == [str(script), str(inc_tool)]
+    script.write_text("echo two\n")
+    assert workflow_sha1(inc_tool) != first
+
+
 # ------------------------------------------------------------------ real runs, found again
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -190,6 +245,13 @@ def _sha1(path: Path) -> str:
     import hashlib
 
     return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _tool_sha1(tool: Path) -> str:
+    """The recorded SHA-1 of a tool that runs nothing else: its one file, by name and content."""
+    import hashlib
+
+    return hashlib.sha1(f"{tool.name}\0{_sha1(tool)}\n".encode()).hexdigest()
 
 
 def _ids(res: subprocess.CompletedProcess) -> list[str]:
@@ -238,7 +300,7 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
     assert listed("--status", "failed") == [api_run.id, bad_id]
     assert listed("--workflow", str(TOOL1D)) == [bad_id, good_id]  # a CWL file: same path or content
     assert listed("--workflow", "integrate2d") == [api_run.id]  # part of the path
-    assert listed("--workflow", _sha1(TOOL2D)[:10]) == [api_run.id]  # start of its SHA-1
+    assert listed("--workflow", _tool_sha1(TOOL2D)[:10]) == [api_run.id]  # start of its SHA-1
     assert listed("--since", between) == [api_run.id, bad_id]
     assert listed("--since", "1h") == every and listed("--since", "2099-01-01") == []
     assert listed("--input-sha1", _sha1(small.stack)) == every  # all three read the frames
@@ -258,7 +320,7 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
 
     # what the good run read and wrote, as recorded
     rec = json.loads(_main(capsys, "runs", "show", good_id, "--json", "--catalogue", catalogue_url)[1])
-    assert rec["status"] == "success" and rec["runner"] == "cwltool" and rec["workflow_sha1"] == _sha1(TOOL1D)
+    assert rec["status"] == "success" and rec["runner"] == "cwltool" and rec["workflow_sha1"] == _tool_sha1(TOOL1D)
     assert [c["status"] for c in rec["status_changes"]] == ["queued", "running", "success"]
     # the job the runner got: the user's file, or its copy with the Files' EDAM formats filled in
     from panosc_cwl.api import runs_dir
