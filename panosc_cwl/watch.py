@@ -446,8 +446,9 @@ def _child(spec_path: str) -> int:
     then record submitted and the run's end in the catalogue."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     args = (spec["rule"], spec["dataset"], spec["workflow_sha1"])
+    attempt = spec.get("attempt")  # a late word of this attempt never overwrites a later attempt's
     if spec.get("error"):
-        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=spec["error"])
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=spec["error"], attempt=attempt)
         print(f"not submitted: {spec['error']}", flush=True)
         return 0
     from .api import RunExists, submit
@@ -461,13 +462,14 @@ def _child(spec_path: str) -> int:
         print(f"run {spec['run_id']} was started by another process; it records its own end", flush=True)
         return 0
     except PanoscError as exc:
-        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=failure_reason(exc))
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=failure_reason(exc),
+                                                      attempt=attempt)
         print(f"not submitted: {failure_reason(exc)}", flush=True)
         return 0
     print(f"submitted {run.id} (outdir {run.outdir})", flush=True)
     try:
         cat = _open(spec.get("catalogue"))
-        cat.dataset_submitted(*args, run.id)
+        cat.dataset_submitted(*args, run.id, attempt=attempt)
     except PanoscError as exc:  # the run goes on; its end is recorded below, or by a watcher adopting the claim
         cat = None
         print(f"catalogue: {exc.one_line()}", flush=True)
@@ -479,7 +481,8 @@ def _child(spec_path: str) -> int:
     status = "succeeded" if run.status == "success" else "failed"
     print(f"{run.id}: {run.status}" + (f": {run.error}" if run.error else ""), flush=True)
     cat = cat or _open(spec.get("catalogue"))  # unreachable: exit 1, a watcher records the end from the run state
-    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status))
+    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status),
+                         attempt=attempt)
     return 0
 
 
@@ -674,7 +677,10 @@ class Watcher:
                 else:
                     status = "succeeded" if run.status == "success" else "failed"
                     reason = None if status == "succeeded" else (run.error or run.status)
-                self.cat.dataset_finished(rs.rule.name, t.dataset, rs.sha1, status, reason=reason)
+                if not self.cat.dataset_finished(rs.rule.name, t.dataset, rs.sha1, status, reason=reason,
+                                                 attempt=t.claim.attempt):
+                    rs.known.add(t.dataset)
+                    continue  # another watcher claimed it again meanwhile: that attempt's word counts
             if status == "succeeded":
                 rs.known.add(t.dataset)
                 events.append(Event("succeeded", rs.rule.name, t.dataset, run_id))

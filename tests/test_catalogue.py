@@ -154,6 +154,31 @@ def test_failed_dataset_retried_up_to_max_attempts(catalogue_url):
             cat.dataset_submitted("powder", "raw/unknown", "bbb", "run-4")
 
 
+def test_late_word_of_an_older_attempt_changes_nothing(catalogue_url):
+    """Attempt 1's process is slow: the dataset is failed (by a watcher) and claimed again; attempt 1's
+    late 'submitted' and 'succeeded' must not overwrite attempt 2's state."""
+    with open_catalogue(catalogue_url) as cat:
+        key = "raw/r0003"
+        first = cat.claim_dataset("powder", key, "aaa", max_attempts=3, owner="w1")
+        assert cat.dataset_submitted("powder", key, "aaa", "run-1", attempt=first.attempt) is True
+        assert cat.dataset_finished("powder", key, "aaa", "failed", "lost", attempt=first.attempt) is True
+        second = cat.claim_dataset("powder", key, "aaa", max_attempts=3, owner="w2")
+        assert second.attempt == 2
+        assert cat.dataset_submitted("powder", key, "aaa", "run-2", attempt=2) is True
+
+        assert cat.dataset_finished("powder", key, "aaa", "succeeded", attempt=1) is False  # too late
+        assert cat.dataset_submitted("powder", key, "aaa", "run-1", attempt=1) is False
+        [row] = cat.datasets("powder")
+        assert (row.status, row.attempt, row.run_id, row.owner) == ("submitted", 2, "run-2", "w2")
+        assert cat.in_flight("powder") == 1
+
+        assert cat.dataset_finished("powder", key, "aaa", "failed", "frames: truncated", attempt=2) is True
+        [row] = cat.datasets("powder")
+        assert (row.status, row.attempt, row.reason) == ("failed", 2, "frames: truncated")
+        with pytest.raises(InputError, match="never claimed"):  # a guard does not hide a wrong dataset
+            cat.dataset_finished("powder", "raw/unknown", "aaa", "failed", attempt=1)
+
+
 def test_unreachable_server_is_one_clear_error(tmp_path):
     with pytest.raises(CatalogueUnavailable, match="cannot be reached"):
         open_catalogue("postgresql+psycopg://nobody@127.0.0.1:1/none")

@@ -205,26 +205,40 @@ class Catalogue:
             row = s.scalars(select(DatasetRecord).where(where)).one()
             return _claim(row)
 
-    def _dataset_update(self, rule: str, dataset_key: str, workflow_sha1: str, **values) -> None:
+    def _dataset_update(self, rule: str, dataset_key: str, workflow_sha1: str, attempt: int | None,
+                        **values) -> bool:
+        where = [DatasetRecord.rule == rule, DatasetRecord.dataset_key == dataset_key,
+                 DatasetRecord.workflow_sha1 == workflow_sha1]
+        guarded = where + ([DatasetRecord.attempts == attempt] if attempt is not None else [])
         with self.session() as s:
-            res = s.execute(update(DatasetRecord)
-                            .where(DatasetRecord.rule == rule, DatasetRecord.dataset_key == dataset_key,
-                                   DatasetRecord.workflow_sha1 == workflow_sha1)
-                            .values(updated_at=utcnow(), **values)
+            res = s.execute(update(DatasetRecord).where(*guarded).values(updated_at=utcnow(), **values)
                             .execution_options(synchronize_session=False))
-            if res.rowcount != 1:
-                raise InputError(f"dataset {dataset_key} was never claimed by rule {rule}", field="dataset")
+            if res.rowcount == 1:
+                return True
+            if attempt is not None and s.scalar(select(func.count()).select_from(DatasetRecord).where(*where)):
+                return False  # a later attempt holds the dataset now: this word comes too late
+            raise InputError(f"dataset {dataset_key} was never claimed by rule {rule}", field="dataset")
 
-    def dataset_submitted(self, rule: str, dataset_key: str, workflow_sha1: str, run_id: str) -> None:
-        """The claimed dataset's run was submitted as ``run_id``."""
-        self._dataset_update(rule, dataset_key, workflow_sha1, status="submitted", run_id=run_id)
+    def dataset_submitted(self, rule: str, dataset_key: str, workflow_sha1: str, run_id: str, *,
+                          attempt: int | None = None) -> bool:
+        """The claimed dataset's run was submitted as ``run_id``.
+
+        ``attempt``: the claim's attempt; if the dataset has been claimed again since (a later
+        attempt), nothing changes and False is returned. None: whatever the attempt (not for watchers).
+        """
+        return self._dataset_update(rule, dataset_key, workflow_sha1, attempt, status="submitted", run_id=run_id)
 
     def dataset_finished(self, rule: str, dataset_key: str, workflow_sha1: str, status: str,
-                         reason: str | None = None) -> None:
-        """The dataset's run ended: ``status`` 'succeeded' or 'failed' (with a one-line ``reason``)."""
+                         reason: str | None = None, *, attempt: int | None = None) -> bool:
+        """The dataset's run ended: ``status`` 'succeeded' or 'failed' (with a one-line ``reason``).
+
+        ``attempt``: the attempt whose run ended. A late word from an older attempt (its process was
+        slow, the dataset was claimed again meanwhile) changes nothing and returns False, so it cannot
+        overwrite the newer attempt's state. None: whatever the attempt (not for watchers).
+        """
         if status not in ("succeeded", "failed"):
             raise InputError(f"dataset status must be 'succeeded' or 'failed', not '{status}'", field="status")
-        self._dataset_update(rule, dataset_key, workflow_sha1, status=status, reason=reason)
+        return self._dataset_update(rule, dataset_key, workflow_sha1, attempt, status=status, reason=reason)
 
     def datasets(self, rule: str | None = None, status: str | None = None) -> list[DatasetClaim]:
         """The ledger's rows (optionally of one rule / status), oldest claim first."""
