@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import InputError, PanoscError
+from .yaml_positions import yaml_position
 
 DEFAULT_POLL_SECONDS = 10.0
 #: how often (s) a watcher looks for claims left unfinished by others (crashed watchers, triggers)
@@ -106,11 +107,8 @@ class RuleSet:
 
 def _where(path: Path, node: Any, key: Any = None) -> str:
     """``file:line`` of a key (or of the node) in a ruamel round-trip document."""
-    try:
-        line = node.lc.key(key)[0] if key is not None else node.lc.line
-        return f"{path}:{line + 1}"
-    except (AttributeError, KeyError, TypeError):
-        return str(path)
+    pos = yaml_position(node, key, default=None)
+    return f"{path}:{pos[0]}" if pos else str(path)
 
 
 def load_rules(path: str | os.PathLike) -> RuleSet:
