@@ -465,6 +465,22 @@ def test_killed_run_is_lost_on_its_host_only(catalogue_url, tmp_path, capsys):
     assert get(run_id, catalogue=catalogue_url).status == "success"
 
 
+def test_read_only_catalogue_is_still_queried(tmp_path):
+    """Marking a run lost needs to write; a catalogue the user may only read is listed all the same."""
+    import socket
+
+    from panosc_cwl.runs import query
+
+    path = tmp_path / "catalogue.sqlite"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with open_catalogue(path) as cat:
+        cat.record_run({"id": "dead-run", "revision": 1, "host": socket.gethostname(), "owner_pid": int(dead.stdout),
+                        "owner_start": "1", "workflow_path": "/wf.cwl", "status": "running", "submitted": time.time()})
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    assert [(r.id, r.status) for r in query(catalogue=read_only)] == [("dead-run", "running")]
+    assert [(r.id, r.status) for r in query(catalogue=path)] == [("dead-run", "lost")]
+
+
 # ------------------------------------------------------------------ catalogue unreachable during a run
 @pytest.fixture
 def own_postgres(postgres_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..exceptions import InputError
 from . import UNFINISHED, CatalogueUnavailable, DatasetClaim, catalogue_url
 from .models import DatasetRecord, RunRecord, StatusChange
+
+log = logging.getLogger("panosc_cwl.catalogue")
 
 #: run statuses of a run whose process has not recorded its end yet
 RUN_UNFINISHED = ("queued", "running")
@@ -159,20 +162,29 @@ class Catalogue:
                 continue
             if start is None and _proc_start(pid) is not None:  # start unknown: a live pid is given the benefit
                 continue
-            now = utcnow()
-            with self.session() as s:
-                res = s.execute(update(RunRecord)
-                                .where(RunRecord.id == run_id, RunRecord.status.in_(RUN_UNFINISHED),
-                                       RunRecord.revision == revision)
-                                .values(status="lost", ended=now,
-                                        error=f"lost: its process (pid {pid} on {host}) ended before the run did")
-                                .execution_options(synchronize_session=False))
-                if res.rowcount != 1:
-                    continue
-                seq = s.scalar(select(func.max(StatusChange.seq)).where(StatusChange.run_id == run_id))
-                s.add(StatusChange(run_id=run_id, seq=0 if seq is None else seq + 1, status="lost", at=now))
-            lost.append(run_id)
+            try:
+                if self._mark_lost(run_id, pid, host, revision):
+                    lost.append(run_id)
+            except (SQLAlchemyError, CatalogueUnavailable) as exc:  # read-only: the query goes on without
+                log.debug("cannot mark run %s lost: %s", run_id, _first_line(exc))
+                break
         return lost
+
+    def _mark_lost(self, run_id: str, pid: int, host: str, revision: int) -> bool:
+        """One run 'lost', with the time in its history; False if its record changed meanwhile."""
+        now = utcnow()
+        with self.session() as s:
+            res = s.execute(update(RunRecord)
+                            .where(RunRecord.id == run_id, RunRecord.status.in_(RUN_UNFINISHED),
+                                   RunRecord.revision == revision)
+                            .values(status="lost", ended=now,
+                                    error=f"lost: its process (pid {pid} on {host}) ended before the run did")
+                            .execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                return False
+            seq = s.scalar(select(func.max(StatusChange.seq)).where(StatusChange.run_id == run_id))
+            s.add(StatusChange(run_id=run_id, seq=0 if seq is None else seq + 1, status="lost", at=now))
+        return True
 
     # ---------------------------------------------------------------- datasets (watcher)
     def claim_dataset(self, rule: str, dataset_key: str, workflow_sha1: str, *, max_attempts: int,
