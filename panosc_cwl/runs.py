@@ -22,7 +22,8 @@ from .catalogue.models import InputRecord, RunRecord
 from .catalogue.records import read_run
 from .exceptions import InputError
 
-STATUSES = ("queued", "running", "success", "failed", "cancelled")
+#: 'lost': recorded as queued or running, but the process that ran it on this host is gone (killed)
+STATUSES = ("queued", "running", "success", "failed", "cancelled", "lost")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -49,6 +50,8 @@ class RecordedRun:
     provenance: str | None = None
     log: str | None = None
     error: str | None = None
+    owner_pid: int | None = None
+    owner_start: str | None = None
     inputs: list[dict] = field(default_factory=list)
     outputs: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
@@ -118,9 +121,11 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
           catalogue: Catalogue | str | os.PathLike | None = None, limit: int | None = None) -> list[RecordedRun]:
     """Recorded runs, newest first, that match every filter given.
 
-    ``workflow``: an existing CWL file (runs of that file or of any file with the same content), else
+    Runs of this host whose process was killed before it could record their end are marked 'lost'
+    first (:meth:`~panosc_cwl.catalogue.Catalogue.mark_lost_runs`), so ``status`` filters on the truth.
+    ``workflow``: an existing CWL file (runs of that file, or of a copy of it and the tools it runs), else
     part of the workflow's path or the start of its SHA-1. ``status``: queued, running, success, failed,
-    cancelled. ``since``: submitted at or after this date/time or within this age (``12h``, ``7d``).
+    cancelled, lost. ``since``: submitted at or after this date/time or within this age (``12h``, ``7d``).
     ``input_sha1``: runs that read a file with this SHA-1 (or SHA-1 prefix, at least 6 characters).
     ``catalogue``: an open :class:`~panosc_cwl.catalogue.Catalogue`, a path or URL (default
     ``$PANOSC_CWL_CATALOGUE`` or the user's SQLite catalogue).
@@ -131,9 +136,10 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
         text = str(workflow)
         path = Path(text).expanduser()
         if path.is_file():
-            from .catalogue.recorder import file_sha1
+            from .catalogue.recorder import workflow_sha1
 
-            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()), RunRecord.workflow_sha1 == file_sha1(path)))
+            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()),
+                            RunRecord.workflow_sha1 == workflow_sha1(path)))
         else:
             q = q.where(or_(RunRecord.workflow_path.contains(text, autoescape=True),
                             RunRecord.workflow_sha1.startswith(text.lower(), autoescape=True)))
@@ -153,6 +159,7 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
         q = q.limit(limit)
     cat, opened = _catalogue(catalogue)
     try:
+        cat.mark_lost_runs()
         with cat.session() as s:
             return [_recorded(r) for r in s.scalars(q)]
     finally:
@@ -161,11 +168,15 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
 
 
 def get(run_id: str, *, catalogue: Catalogue | str | os.PathLike | None = None) -> RecordedRun:
-    """The recorded run with this id (a unique prefix of it will do); InputError when there is none."""
+    """The recorded run with this id (a unique prefix of it will do); InputError when there is none.
+
+    A run of this host whose process is gone is marked 'lost' first, as in :func:`query`.
+    """
     cat, opened = _catalogue(catalogue)
     q = (select(RunRecord).options(selectinload(RunRecord.inputs), selectinload(RunRecord.outputs),
                                    selectinload(RunRecord.steps), selectinload(RunRecord.status_changes)))
     try:
+        cat.mark_lost_runs()
         with cat.session() as s:
             row = s.get(RunRecord, run_id)
             if row is None:

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .exceptions import InputError
+from .yaml_positions import yaml_position
 from .provenance._util import short_id as _short
 
 MIN_KEY = "https://schema.org/minValue"
@@ -249,8 +250,7 @@ def _cwl_position(path: Path, keys: Sequence[str]) -> tuple[int, int]:
         for key in keys:
             if not isinstance(node, dict) or key not in node:
                 break
-            line, col = node.lc.key(key)
-            pos, node = (line + 1, col + 1), node[key]
+            pos, node = yaml_position(node, key, default=pos), node[key]
         return pos
     except Exception:
         return (1, 1)
@@ -460,14 +460,15 @@ class _Checker:
             if not isinstance(v, list):
                 return self.add(pos, fld, f"expected {_type_name(t)} (a YAML list), got {_kind(v)} {_show(v)}")
             for i, item in enumerate(v):
-                self.check(item, t.items, f"{fld}[{i}]", _item_pos(v, i, pos), spec, top)
+                self.check(item, t.items, f"{fld}[{i}]", yaml_position(v, i, default=pos), spec, top)
             return None
         if hasattr(t, "fields"):
             if not isinstance(v, dict):
                 return self.add(pos, fld, f"expected a record (mapping), got {_kind(v)} {_show(v)}")
             for f in t.fields or []:
                 fname = _short(f.name)
-                self.check(v.get(fname), f.type_, f"{fld}.{fname}", _val_pos(v, fname, pos), spec, top)
+                self.check(v.get(fname), f.type_, f"{fld}.{fname}", yaml_position(v, fname, value=True, default=pos),
+                           spec, top)
         return None
 
     def _check_named(self, v, n, fld, pos, spec: InputSpec, top) -> None:
@@ -531,7 +532,7 @@ class _Checker:
             return  # reported as missing
         verdict = edam.check_file(local, v.get("format"), formats, self.namespaces)
         if verdict.error:
-            where = _val_pos(v, "format", pos) if v.get("format") else pos
+            where = yaml_position(v, "format", value=True, default=pos) if v.get("format") else pos
             self.add(where, fld, verdict.error)
         elif verdict.inferred:
             self.inferred.setdefault(top, []).append(edam.FORMATS[verdict.term].label)
@@ -553,7 +554,8 @@ class _Checker:
             self.add(pos, fld, f"expected {cls}{hint}, got {_kind(v)} {_show(v)}")
             return
         if v.get("class") != cls:
-            self.add(_val_pos(v, "class", pos), fld, f"expected class: {cls}, got class: {v.get('class')!r}")
+            self.add(yaml_position(v, "class", value=True, default=pos), fld,
+                     f"expected class: {cls}, got class: {v.get('class')!r}")
             return
         where = v.get("path") if "path" in v else v.get("location")
         key = "path" if "path" in v else "location"
@@ -564,7 +566,7 @@ class _Checker:
                 return
             self.add(pos, fld, f"{cls} needs a 'path' or 'location'")
             return
-        vpos = _val_pos(v, key, pos)
+        vpos = yaml_position(v, key, value=True, default=pos)
         if not isinstance(where, str):
             self.add(vpos, fld, f"{key} must be a string, got {_kind(where)}")
             return
@@ -577,7 +579,7 @@ class _Checker:
         for j, sec in enumerate(v.get("secondaryFiles") or []):
             if isinstance(sec, dict):
                 self._check_file(sec, sec.get("class", "File"), f"{fld}.secondaryFiles[{j}]",
-                                 _item_pos(v["secondaryFiles"], j, vpos), top)
+                                 yaml_position(v["secondaryFiles"], j, default=vpos), top)
 
     def _local(self, where: str) -> Path | None:
         u = urlparse(where)
@@ -624,30 +626,6 @@ def _cwltool_accepts(name: str) -> bool:
     return bool(PathCheckingMode.STRICT.value.match(name))
 
 
-def _val_pos(m: Any, key: str, default: tuple[int, int]) -> tuple[int, int]:
-    try:
-        line, col = m.lc.value(key) if key in m else m.lc.key(key)
-        return line + 1, col + 1
-    except Exception:
-        return default
-
-
-def _key_pos(m: Any, key: str, default: tuple[int, int]) -> tuple[int, int]:
-    try:
-        line, col = m.lc.key(key)
-        return line + 1, col + 1
-    except Exception:
-        return default
-
-
-def _item_pos(seq: Any, i: int, default: tuple[int, int]) -> tuple[int, int]:
-    try:
-        line, col = seq.lc.item(i)
-        return line + 1, col + 1
-    except Exception:
-        return default
-
-
 # ------------------------------------------------------------------ HDF5
 def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
     """Open every HDF5 input; check the dataset named for it exists and holds frames."""
@@ -687,7 +665,7 @@ def _check_hdf5(chk: _Checker, info: ProcessInfo, job: dict) -> None:
                             chk.add(pos, fld, f"{path.name} is HDF5: give 'dataset', the path of the frames inside it")
                     continue
                 dname, dpath = dataset_for[top]
-                dpos = _val_pos(job, dname, pos) if dname in job else pos
+                dpos = yaml_position(job, dname, value=True, default=pos) if dname in job else pos
                 obj = h5.get(dpath)
                 if obj is None:
                     from .iorw import _hdf5_datasets
@@ -780,9 +758,9 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
             close = difflib.get_close_matches(str(key), list(info.inputs), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             if allow_unknown:
-                chk.add(_key_pos(data, key, (1, 1)), str(key), f"unknown input, ignored by the runner{hint}", "warning")
+                chk.add(yaml_position(data, key), str(key), f"unknown input, ignored by the runner{hint}", "warning")
             else:
-                chk.add(_key_pos(data, key, (1, 1)), str(key),
+                chk.add(yaml_position(data, key), str(key),
                         f"unknown input{hint} (--allow-unknown runs without it)")
     for name, spec in info.inputs.items():
         value = data.get(name)
@@ -792,12 +770,12 @@ def validate_job(process: str | os.PathLike, job: str | os.PathLike | None, *,
         if name not in data:
             chk.add((1, 1), name, f"required input missing ({spec.label}, {_type_name(spec.type)})")
             continue
-        chk.check(value, spec.type, name, _val_pos(data, name, (1, 1)), spec, name)
+        chk.check(value, spec.type, name, yaml_position(data, name, value=True), spec, name)
     _check_hdf5(chk, info, data)
     for top, labels in chk.inferred.items():
         kinds = ", ".join(dict.fromkeys(labels))
         files = f"its {len(labels)} Files" if len(labels) > 1 else "the File"
-        chk.add(_val_pos(data, top, (1, 1)), top, f"no format stated: {kinds}, from the content of {files}", "note")
+        chk.add(yaml_position(data, top, value=True), top, f"no format stated: {kinds}, from the content of {files}", "note")
     report.issues += sorted(chk.issues, key=lambda i: (i.line, i.column))
     report.values = {k: data[k] for k in data}
     return report

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import InputError, PanoscError
+from .yaml_positions import yaml_position
 
 DEFAULT_POLL_SECONDS = 10.0
 #: how often (s) a watcher looks for claims left unfinished by others (crashed watchers, triggers)
@@ -106,11 +107,8 @@ class RuleSet:
 
 def _where(path: Path, node: Any, key: Any = None) -> str:
     """``file:line`` of a key (or of the node) in a ruamel round-trip document."""
-    try:
-        line = node.lc.key(key)[0] if key is not None else node.lc.line
-        return f"{path}:{line + 1}"
-    except (AttributeError, KeyError, TypeError):
-        return str(path)
+    pos = yaml_position(node, key, default=None)
+    return f"{path}:{pos[0]}" if pos else str(path)
 
 
 def load_rules(path: str | os.PathLike) -> RuleSet:
@@ -228,8 +226,11 @@ def _rule(p: Path, base: Path, parent: Any, name: str, body: Any) -> Rule:
 
 # ------------------------------------------------------------------ what a run of a dataset is
 def workflow_sha1(path: str | os.PathLike) -> str:
-    """SHA-1 of the workflow file: a new version of the workflow processes the data again."""
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    """SHA-1 of the workflow and every tool it runs: a new version of either processes the data again
+    (the catalogue records runs by the same checksum, :func:`panosc_cwl.catalogue.recorder.workflow_sha1`)."""
+    from .catalogue.recorder import workflow_sha1 as sha1_of_workflow_and_tools
+
+    return sha1_of_workflow_and_tools(path)
 
 
 def dataset_key(path: str | os.PathLike) -> str:
@@ -443,8 +444,9 @@ def _child(spec_path: str) -> int:
     then record submitted and the run's end in the catalogue."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     args = (spec["rule"], spec["dataset"], spec["workflow_sha1"])
+    attempt = spec.get("attempt")  # a late word of this attempt never overwrites a later attempt's
     if spec.get("error"):
-        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=spec["error"])
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=spec["error"], attempt=attempt)
         print(f"not submitted: {spec['error']}", flush=True)
         return 0
     from .api import RunExists, submit
@@ -458,13 +460,14 @@ def _child(spec_path: str) -> int:
         print(f"run {spec['run_id']} was started by another process; it records its own end", flush=True)
         return 0
     except PanoscError as exc:
-        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=failure_reason(exc))
+        _open(spec.get("catalogue")).dataset_finished(*args, "failed", reason=failure_reason(exc),
+                                                      attempt=attempt)
         print(f"not submitted: {failure_reason(exc)}", flush=True)
         return 0
     print(f"submitted {run.id} (outdir {run.outdir})", flush=True)
     try:
         cat = _open(spec.get("catalogue"))
-        cat.dataset_submitted(*args, run.id)
+        cat.dataset_submitted(*args, run.id, attempt=attempt)
     except PanoscError as exc:  # the run goes on; its end is recorded below, or by a watcher adopting the claim
         cat = None
         print(f"catalogue: {exc.one_line()}", flush=True)
@@ -476,7 +479,8 @@ def _child(spec_path: str) -> int:
     status = "succeeded" if run.status == "success" else "failed"
     print(f"{run.id}: {run.status}" + (f": {run.error}" if run.error else ""), flush=True)
     cat = cat or _open(spec.get("catalogue"))  # unreachable: exit 1, a watcher records the end from the run state
-    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status))
+    cat.dataset_finished(*args, status, reason=None if status == "succeeded" else (reason or run.error or run.status),
+                         attempt=attempt)
     return 0
 
 
@@ -671,7 +675,10 @@ class Watcher:
                 else:
                     status = "succeeded" if run.status == "success" else "failed"
                     reason = None if status == "succeeded" else (run.error or run.status)
-                self.cat.dataset_finished(rs.rule.name, t.dataset, rs.sha1, status, reason=reason)
+                if not self.cat.dataset_finished(rs.rule.name, t.dataset, rs.sha1, status, reason=reason,
+                                                 attempt=t.claim.attempt):
+                    rs.known.add(t.dataset)
+                    continue  # another watcher claimed it again meanwhile: that attempt's word counts
             if status == "succeeded":
                 rs.known.add(t.dataset)
                 events.append(Event("succeeded", rs.rule.name, t.dataset, run_id))

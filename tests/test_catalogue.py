@@ -6,6 +6,8 @@ PostgreSQL (.ci/pg-up): real databases, real concurrent processes, real cwltool 
   a failed dataset is retried up to ``max_attempts``, then stays failed;
 * ``panosc-cwl runs list`` finds real runs (``panosc-cwl run``, the Python API) by workflow, status,
   date and input SHA-1; ``runs show`` / ``runs outputs`` give what the runs really read and wrote;
+* a run whose process is SIGKILLed is shown 'lost' (on its own host only), not 'running' for ever;
+  a catalogue of schema 0001 is migrated keeping its runs;
 * the catalogue unreachable during a run (PostgreSQL stopped with pg_ctl; an SQLite path that cannot
   be created): the run succeeds, the user is told once, the record arrives once the catalogue is back.
 """
@@ -56,7 +58,7 @@ print(json.dumps(got))
 
 def test_open_empty_database_creates_schema_at_head(catalogue_url):
     with open_catalogue(catalogue_url) as cat:
-        assert current_revision(cat.engine) == head_revision() == "0001"
+        assert current_revision(cat.engine) == head_revision() == "0002"
         tables = set(inspect(cat.engine).get_table_names())
         assert {"alembic_version", "runs", "run_inputs", "run_outputs", "run_steps", "run_status_changes",
                 "datasets"} <= tables
@@ -70,7 +72,30 @@ def test_open_empty_database_creates_schema_at_head(catalogue_url):
         with cat.engine.connect() as conn:  # the migrations make exactly the schema the models describe
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     with open_catalogue(catalogue_url) as cat:  # a second open changes nothing
-        assert current_revision(cat.engine) == "0001"
+        assert current_revision(cat.engine) == "0002"
+
+
+def test_catalogue_of_an_older_version_is_migrated_keeping_its_runs(catalogue_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from panosc_cwl.catalogue import catalogue_url as to_url
+    from panosc_cwl.catalogue import make_engine
+    from panosc_cwl.catalogue.db import _alembic_config
+
+    engine = make_engine(to_url(catalogue_url))
+    with engine.begin() as conn:  # a catalogue written by the first release (schema 0001), with one run
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO runs (id, workflow_path, status, submitted, revision) "
+                          "VALUES ('old-run', '/wf.cwl', 'running', '2026-12-01 10:00:00', 3)"))
+    engine.dispose()
+    with open_catalogue(catalogue_url) as cat:
+        assert current_revision(cat.engine) == "0002"
+        assert {"owner_pid", "owner_start"} <= {c["name"] for c in inspect(cat.engine).get_columns("runs")}
+        from panosc_cwl.runs import get
+
+        old = get("old-run", catalogue=cat)  # no process recorded: nothing to judge it by, it stays as it was
+        assert old.status == "running" and old.owner_pid is None and old.workflow_path == "/wf.cwl"
 
 
 def test_concurrent_processes_claim_each_dataset_once(catalogue_url, tmp_path):
@@ -129,9 +154,89 @@ def test_failed_dataset_retried_up_to_max_attempts(catalogue_url):
             cat.dataset_submitted("powder", "raw/unknown", "bbb", "run-4")
 
 
+def test_late_word_of_an_older_attempt_changes_nothing(catalogue_url):
+    """Attempt 1's process is slow: the dataset is failed (by a watcher) and claimed again; attempt 1's
+    late 'submitted' and 'succeeded' must not overwrite attempt 2's state."""
+    with open_catalogue(catalogue_url) as cat:
+        key = "raw/r0003"
+        first = cat.claim_dataset("powder", key, "aaa", max_attempts=3, owner="w1")
+        assert cat.dataset_submitted("powder", key, "aaa", "run-1", attempt=first.attempt) is True
+        assert cat.dataset_finished("powder", key, "aaa", "failed", "lost", attempt=first.attempt) is True
+        second = cat.claim_dataset("powder", key, "aaa", max_attempts=3, owner="w2")
+        assert second.attempt == 2
+        assert cat.dataset_submitted("powder", key, "aaa", "run-2", attempt=2) is True
+
+        assert cat.dataset_finished("powder", key, "aaa", "succeeded", attempt=1) is False  # too late
+        assert cat.dataset_submitted("powder", key, "aaa", "run-1", attempt=1) is False
+        [row] = cat.datasets("powder")
+        assert (row.status, row.attempt, row.run_id, row.owner) == ("submitted", 2, "run-2", "w2")
+        assert cat.in_flight("powder") == 1
+
+        assert cat.dataset_finished("powder", key, "aaa", "failed", "frames: truncated", attempt=2) is True
+        [row] = cat.datasets("powder")
+        assert (row.status, row.attempt, row.reason) == ("failed", 2, "frames: truncated")
+        with pytest.raises(InputError, match="never claimed"):  # a guard does not hide a wrong dataset
+            cat.dataset_finished("powder", "raw/unknown", "aaa", "failed", attempt=1)
+
+
 def test_unreachable_server_is_one_clear_error(tmp_path):
     with pytest.raises(CatalogueUnavailable, match="cannot be reached"):
         open_catalogue("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+# ------------------------------------------------------------------ what a workflow version is
+INCLUDING_TOOL = """cwlVersion: v1.2
+class: CommandLineTool
+label: script
+doc: Runs a script it includes.
+requirements:
+  InitialWorkDirRequirement:
+    listing:
+      - entryname: script.sh
+        entry:
+          $include: script.sh
+baseCommand: [sh, script.sh]
+inputs: []
+outputs: []
+"""
+
+
+def test_workflow_sha1_covers_the_tools_it_runs(tmp_path):
+    """The recorded workflow checksum (and the watcher's run ids made from it) changes when a tool a
+    step runs changes, even only its doc, or a script a tool includes; not when an unused file does."""
+    import shutil
+
+    from ruamel.yaml import YAML
+
+    from panosc_cwl.catalogue.recorder import cwl_source_files
+    from panosc_cwl.watch import run_id_for, workflow_sha1
+
+    shutil.copytree(ROOT / "cwl", tmp_path / "cwl")
+    wf = tmp_path / "cwl/workflows/powder-xrd.cwl"
+    tool = tmp_path / "cwl/tools/pyfai-integrate1d.cwl"
+    before = workflow_sha1(wf)
+    assert before == workflow_sha1(ROOT / "cwl/workflows/powder-xrd.cwl")  # a copy of the tree: same version
+    assert str(tool) in cwl_source_files(wf) and str(wf) in cwl_source_files(wf)
+    run_id = run_id_for("xrd", "/data/r0001", before, 1)
+
+    (tmp_path / "cwl/tools/pyfai-integrate2d.cwl").write_text("not used by powder-xrd\n")
+    assert workflow_sha1(wf) == before
+    yaml = YAML()  # round trip: only the doc changes
+    doc = yaml.load(tool)
+    doc["doc"] = doc["doc"] + " Edited."
+    yaml.dump(doc, tool)
+    after = workflow_sha1(wf)
+    assert after != before and run_id_for("xrd", "/data/r0001", after, 1) != run_id
+    assert after == workflow_sha1(wf)  # stable
+
+    (tmp_path / "inc").mkdir()
+    script, inc_tool = tmp_path / "inc/script.sh", tmp_path / "inc/tool.cwl"
+    script.write_text("echo one\n")
+    inc_tool.write_text(INCLUDING_TOOL)
+    first = workflow_sha1(inc_tool)
+    assert cwl_source_files(inc_tool) == [str(script), str(inc_tool)]
+    script.write_text("echo two\n")
+    assert workflow_sha1(inc_tool) != first
 
 
 # ------------------------------------------------------------------ real runs, found again
@@ -165,6 +270,13 @@ def _sha1(path: Path) -> str:
     import hashlib
 
     return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _tool_sha1(tool: Path) -> str:
+    """The recorded SHA-1 of a tool that runs nothing else: its one file, by name and content."""
+    import hashlib
+
+    return hashlib.sha1(f"{tool.name}\0{_sha1(tool)}\n".encode()).hexdigest()
 
 
 def _ids(res: subprocess.CompletedProcess) -> list[str]:
@@ -213,7 +325,7 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
     assert listed("--status", "failed") == [api_run.id, bad_id]
     assert listed("--workflow", str(TOOL1D)) == [bad_id, good_id]  # a CWL file: same path or content
     assert listed("--workflow", "integrate2d") == [api_run.id]  # part of the path
-    assert listed("--workflow", _sha1(TOOL2D)[:10]) == [api_run.id]  # start of its SHA-1
+    assert listed("--workflow", _tool_sha1(TOOL2D)[:10]) == [api_run.id]  # start of its SHA-1
     assert listed("--since", between) == [api_run.id, bad_id]
     assert listed("--since", "1h") == every and listed("--since", "2099-01-01") == []
     assert listed("--input-sha1", _sha1(small.stack)) == every  # all three read the frames
@@ -233,7 +345,7 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
 
     # what the good run read and wrote, as recorded
     rec = json.loads(_main(capsys, "runs", "show", good_id, "--json", "--catalogue", catalogue_url)[1])
-    assert rec["status"] == "success" and rec["runner"] == "cwltool" and rec["workflow_sha1"] == _sha1(TOOL1D)
+    assert rec["status"] == "success" and rec["runner"] == "cwltool" and rec["workflow_sha1"] == _tool_sha1(TOOL1D)
     assert [c["status"] for c in rec["status_changes"]] == ["queued", "running", "success"]
     # the job the runner got: the user's file, or its copy with the Files' EDAM formats filled in
     from panosc_cwl.api import runs_dir
@@ -261,6 +373,112 @@ def test_runs_list_finds_real_runs(catalogue_url, small, tmp_path, capsys):
     assert [r.id for r in query(status="failed", input_sha1=_sha1(other_poni), catalogue=catalogue_url)] == [
         api_run.id, bad_id]
     assert [r.id for r in query(workflow=TOOL1D, since=between, catalogue=catalogue_url)] == [bad_id]
+
+
+# ------------------------------------------------------------------ a run whose process was killed
+SLEEPER = """cwlVersion: v1.2
+class: CommandLineTool
+label: sleep
+doc: Sleeps a minute, long enough to be killed.
+baseCommand: [sleep, "60"]
+inputs: []
+outputs: []
+"""
+
+SUBMITTER = r"""
+import sys
+import panosc_cwl
+run = panosc_cwl.submit(sys.argv[1], None, outdir=sys.argv[2], catalogue=sys.argv[3], provenance=False)
+print(run.id, flush=True)
+run.wait()
+"""
+
+
+def test_killed_run_is_lost_on_its_host_only(catalogue_url, tmp_path, capsys):
+    """A real run whose process is SIGKILLed: ``runs list``/``show`` and query/get say 'lost', not
+    'running' for ever; a live run and another host's run are left as recorded."""
+    import signal
+    import socket
+
+    from panosc_cwl.api import _proc_start
+    from panosc_cwl.runs import get, query
+
+    wf = tmp_path / "sleep.cwl"
+    wf.write_text(SLEEPER)
+    env = {**os.environ, "PANOSC_CWL_RUNS": str(tmp_path / "runs"), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen([sys.executable, "-c", SUBMITTER, str(wf), str(tmp_path / "out"), catalogue_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    state: dict = {}
+    try:
+        run_id = proc.stdout.readline().strip()
+        assert run_id, proc.stderr.read()
+        running = _wait_for(lambda: [r for r in query(catalogue=catalogue_url) if r.status == "running"], 120,
+                            "the run recorded as running")
+        assert [r.id for r in running] == [run_id] and running[0].owner_pid == proc.pid
+        assert running[0].host == socket.gethostname() and running[0].owner_start == _proc_start(proc.pid)
+        assert get(run_id, catalogue=catalogue_url).status == "running"  # alive: left alone
+        state = json.loads((tmp_path / "runs" / f"{run_id}.json").read_text())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        if state.get("pgid"):  # the runner (cwltool running sleep) has its own process group
+            try:
+                os.killpg(state["pgid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # a run recorded as running by another host, with a pid that is dead here: not ours to judge
+    with open_catalogue(catalogue_url) as cat:
+        now = time.time()
+        elsewhere = {"id": "elsewhere-run", "revision": 1, "host": "beamline-node-7.example", "owner_pid": proc.pid,
+                     "owner_start": "1", "workflow_path": str(wf), "status": "running", "submitted": now - 5,
+                     "started": now - 4, "status_changes": [{"status": "running", "at": now - 4}]}
+        cat.record_run(elsewhere)
+        # and one of this host whose process lives (this test's own)
+        cat.record_run({**elsewhere, "id": "alive-run", "host": socket.gethostname(), "owner_pid": os.getpid(),
+                        "owner_start": _proc_start(os.getpid())})
+
+    lost = get(run_id, catalogue=catalogue_url)
+    assert lost.status == "lost" and lost.ended is not None, lost
+    assert f"pid {proc.pid}" in lost.error and socket.gethostname() in lost.error
+    assert [c["status"] for c in lost.status_changes][-2:] == ["running", "lost"]
+    assert [r.id for r in query(status="lost", catalogue=catalogue_url)] == [run_id]
+    assert sorted(r.id for r in query(status="running", catalogue=catalogue_url)) == ["alive-run", "elsewhere-run"]
+
+    rc, out, err = _main(capsys, "runs", "list", "--status", "lost", "--catalogue", catalogue_url)
+    assert rc == 0 and run_id in out and "lost" in out and f"pid {proc.pid}" in out, out + err
+    rc, out, err = _main(capsys, "runs", "show", run_id, "--catalogue", catalogue_url)
+    assert rc == 0 and out.startswith(f"run {run_id}: lost (lost: its process (pid {proc.pid}"), out + err
+
+    # a record the run itself wrote (late, from the outbox: same revision) still wins over the verdict
+    with open_catalogue(catalogue_url) as cat:
+        from panosc_cwl.catalogue.records import read_run
+        from panosc_cwl.catalogue.models import RunRecord
+
+        with cat.session() as s:
+            rec = read_run(s.get(RunRecord, run_id))
+        cat.record_run({**rec, "status": "success", "ended": time.time(), "error": None,
+                        "status_changes": rec["status_changes"][:-1] + [{"status": "success", "at": time.time()}]})
+    assert get(run_id, catalogue=catalogue_url).status == "success"
+
+
+def test_read_only_catalogue_is_still_queried(tmp_path):
+    """Marking a run lost needs to write; a catalogue the user may only read is listed all the same."""
+    import socket
+
+    from panosc_cwl.runs import query
+
+    path = tmp_path / "catalogue.sqlite"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with open_catalogue(path) as cat:
+        cat.record_run({"id": "dead-run", "revision": 1, "host": socket.gethostname(), "owner_pid": int(dead.stdout),
+                        "owner_start": "1", "workflow_path": "/wf.cwl", "status": "running", "submitted": time.time()})
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    assert [(r.id, r.status) for r in query(catalogue=read_only)] == [("dead-run", "running")]
+    assert [(r.id, r.status) for r in query(catalogue=path)] == [("dead-run", "lost")]
 
 
 # ------------------------------------------------------------------ catalogue unreachable during a run

@@ -25,6 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from science import check_powder_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -146,24 +147,8 @@ def _check_cdi(clone, out: Path, proc) -> None:
     assert read_reconstruction(rec).shape == (128, 128)
 
 
-def _powder_rings(reduced: Path, frames: int) -> None:
-    from panosc_cwl.powder import expected_positions, peak_offsets
-
-    with h5py.File(reduced) as h5:
-        mean = h5["entry/mean"]
-        radial, intensity = mean["two_theta"][()], mean["I"][()]
-        wavelength = h5["entry/instrument/monochromator/wavelength"][()] * 1e-10
-        totals = h5["entry/frame_total/total"][()]
-    positions, offsets = peak_offsets(radial, intensity, expected_positions("CeO2", wavelength, "2th_deg"))
-    assert len(positions) >= 8
-    assert np.all(np.isfinite(offsets)) and np.abs(offsets).max() <= 2
-    assert totals.shape == (frames,) and np.all(totals > 0)
-
-
 def _check_powder(clone, out: Path, proc) -> None:
-    _powder_rings(out / "reduced.nxs", 20)
-    png = (out / "pattern.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
+    check_powder_outputs(out, 20)
 
 
 def _check_powder_scatter(clone, out: Path, proc) -> None:

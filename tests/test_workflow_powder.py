@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 from ruamel.yaml import YAML
+from science import check_powder_outputs
 
-from panosc_cwl.powder import expected_positions, peak_offsets
 from panosc_cwl.simulate import PowderSimulation, simulate_powder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,20 +40,6 @@ def _intensity(path: Path) -> np.ndarray:
         return h5["entry/integrated/I"][()]
 
 
-def _check_science(outdir: Path) -> None:
-    with h5py.File(outdir / "reduced.nxs") as h5:
-        mean = h5["entry/mean"]
-        radial, intensity = mean["two_theta"][()], mean["I"][()]
-        wavelength = h5["entry/instrument/monochromator/wavelength"][()] * 1e-10
-        totals = h5["entry/frame_total/total"][()]
-    positions, offsets = peak_offsets(radial, intensity, expected_positions("CeO2", wavelength, "2th_deg"))
-    assert len(positions) >= 8
-    assert np.all(np.isfinite(offsets)) and np.abs(offsets).max() <= 2
-    assert totals.shape == (4,) and np.all(totals > 0)
-    png = (outdir / "pattern.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
-
-
 @pytest.fixture(scope="module")
 def cwltool_run(job, tmp_path_factory):
     out = tmp_path_factory.mktemp("cwltool-out")
@@ -70,7 +56,7 @@ def test_cli_run_prints_command_progress_and_outputs(cwltool_run):
     assert "step integrate: start" in proc.stderr and "step plot_pattern: completed success" in proc.stderr
     printed = {Path(line).name for line in proc.stdout.splitlines()}
     assert {"integrated.nxs", "reduced.nxs", "pattern.png"} <= printed
-    _check_science(out)
+    check_powder_outputs(out, 4)
 
 
 def test_plain_cwltool_gives_same_intensities(job, cwltool_run, tmp_path):
@@ -91,7 +77,7 @@ def test_toil_gives_same_intensities(job, cwltool_run, tmp_path):
     assert "toil-cwl-runner --batchSystem single_machine" in proc.stderr.splitlines()[0]
     np.testing.assert_allclose(_intensity(out / "integrated.nxs"), _intensity(cwltool_run[0] / "integrated.nxs"),
                                rtol=1e-12)
-    _check_science(out)
+    check_powder_outputs(out, 4)
 
 
 def test_failed_step_is_one_clear_line(tmp_path):

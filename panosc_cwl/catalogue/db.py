@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..exceptions import InputError
 from . import UNFINISHED, CatalogueUnavailable, DatasetClaim, catalogue_url
-from .models import DatasetRecord
+from .models import DatasetRecord, RunRecord, StatusChange
+
+log = logging.getLogger("panosc_cwl.catalogue")
+
+#: run statuses of a run whose process has not recorded its end yet
+RUN_UNFINISHED = ("queued", "running")
 
 
 def utcnow() -> datetime:
@@ -131,6 +137,55 @@ class Catalogue:
         with self.session() as s:
             write_run(s, record)
 
+    def mark_lost_runs(self) -> list[str]:
+        """Mark 'lost' the unfinished runs of this host whose process no longer exists; their ids.
+
+        A run's process records its own end; one killed (SIGKILL, out of memory, a reboot) never does,
+        and its record would say 'running' for ever. Only this host's runs are judged (another host's
+        pids mean nothing here), and only runs recorded with their process (``owner_pid``). The
+        UPDATE is conditional on the record being unchanged since it was read, and leaves the
+        record's revision as it was: any record the run itself wrote, even one flushed late from the
+        outbox, still replaces the verdict.
+        """
+        import socket
+
+        from ..api import _proc_start
+
+        host = socket.gethostname()
+        with self.session() as s:
+            rows = s.execute(select(RunRecord.id, RunRecord.owner_pid, RunRecord.owner_start, RunRecord.revision)
+                             .where(RunRecord.status.in_(RUN_UNFINISHED), RunRecord.host == host,
+                                    RunRecord.owner_pid.is_not(None))).all()
+        lost = []
+        for run_id, pid, start, revision in rows:
+            if start is not None and _proc_start(pid) == start:
+                continue
+            if start is None and _proc_start(pid) is not None:  # start unknown: a live pid is given the benefit
+                continue
+            try:
+                if self._mark_lost(run_id, pid, host, revision):
+                    lost.append(run_id)
+            except (SQLAlchemyError, CatalogueUnavailable) as exc:  # read-only: the query goes on without
+                log.debug("cannot mark run %s lost: %s", run_id, _first_line(exc))
+                break
+        return lost
+
+    def _mark_lost(self, run_id: str, pid: int, host: str, revision: int) -> bool:
+        """One run 'lost', with the time in its history; False if its record changed meanwhile."""
+        now = utcnow()
+        with self.session() as s:
+            res = s.execute(update(RunRecord)
+                            .where(RunRecord.id == run_id, RunRecord.status.in_(RUN_UNFINISHED),
+                                   RunRecord.revision == revision)
+                            .values(status="lost", ended=now,
+                                    error=f"lost: its process (pid {pid} on {host}) ended before the run did")
+                            .execution_options(synchronize_session=False))
+            if res.rowcount != 1:
+                return False
+            seq = s.scalar(select(func.max(StatusChange.seq)).where(StatusChange.run_id == run_id))
+            s.add(StatusChange(run_id=run_id, seq=0 if seq is None else seq + 1, status="lost", at=now))
+        return True
+
     # ---------------------------------------------------------------- datasets (watcher)
     def claim_dataset(self, rule: str, dataset_key: str, workflow_sha1: str, *, max_attempts: int,
                       owner: str) -> DatasetClaim | None:
@@ -162,26 +217,40 @@ class Catalogue:
             row = s.scalars(select(DatasetRecord).where(where)).one()
             return _claim(row)
 
-    def _dataset_update(self, rule: str, dataset_key: str, workflow_sha1: str, **values) -> None:
+    def _dataset_update(self, rule: str, dataset_key: str, workflow_sha1: str, attempt: int | None,
+                        **values) -> bool:
+        where = [DatasetRecord.rule == rule, DatasetRecord.dataset_key == dataset_key,
+                 DatasetRecord.workflow_sha1 == workflow_sha1]
+        guarded = where + ([DatasetRecord.attempts == attempt] if attempt is not None else [])
         with self.session() as s:
-            res = s.execute(update(DatasetRecord)
-                            .where(DatasetRecord.rule == rule, DatasetRecord.dataset_key == dataset_key,
-                                   DatasetRecord.workflow_sha1 == workflow_sha1)
-                            .values(updated_at=utcnow(), **values)
+            res = s.execute(update(DatasetRecord).where(*guarded).values(updated_at=utcnow(), **values)
                             .execution_options(synchronize_session=False))
-            if res.rowcount != 1:
-                raise InputError(f"dataset {dataset_key} was never claimed by rule {rule}", field="dataset")
+            if res.rowcount == 1:
+                return True
+            if attempt is not None and s.scalar(select(func.count()).select_from(DatasetRecord).where(*where)):
+                return False  # a later attempt holds the dataset now: this word comes too late
+            raise InputError(f"dataset {dataset_key} was never claimed by rule {rule}", field="dataset")
 
-    def dataset_submitted(self, rule: str, dataset_key: str, workflow_sha1: str, run_id: str) -> None:
-        """The claimed dataset's run was submitted as ``run_id``."""
-        self._dataset_update(rule, dataset_key, workflow_sha1, status="submitted", run_id=run_id)
+    def dataset_submitted(self, rule: str, dataset_key: str, workflow_sha1: str, run_id: str, *,
+                          attempt: int | None = None) -> bool:
+        """The claimed dataset's run was submitted as ``run_id``.
+
+        ``attempt``: the claim's attempt; if the dataset has been claimed again since (a later
+        attempt), nothing changes and False is returned. None: whatever the attempt (not for watchers).
+        """
+        return self._dataset_update(rule, dataset_key, workflow_sha1, attempt, status="submitted", run_id=run_id)
 
     def dataset_finished(self, rule: str, dataset_key: str, workflow_sha1: str, status: str,
-                         reason: str | None = None) -> None:
-        """The dataset's run ended: ``status`` 'succeeded' or 'failed' (with a one-line ``reason``)."""
+                         reason: str | None = None, *, attempt: int | None = None) -> bool:
+        """The dataset's run ended: ``status`` 'succeeded' or 'failed' (with a one-line ``reason``).
+
+        ``attempt``: the attempt whose run ended. A late word from an older attempt (its process was
+        slow, the dataset was claimed again meanwhile) changes nothing and returns False, so it cannot
+        overwrite the newer attempt's state. None: whatever the attempt (not for watchers).
+        """
         if status not in ("succeeded", "failed"):
             raise InputError(f"dataset status must be 'succeeded' or 'failed', not '{status}'", field="status")
-        self._dataset_update(rule, dataset_key, workflow_sha1, status=status, reason=reason)
+        return self._dataset_update(rule, dataset_key, workflow_sha1, attempt, status=status, reason=reason)
 
     def datasets(self, rule: str | None = None, status: str | None = None) -> list[DatasetClaim]:
         """The ledger's rows (optionally of one rule / status), oldest claim first."""

@@ -23,6 +23,10 @@ class RunRecord(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user: Mapped[str | None] = mapped_column(String(128))
     host: Mapped[str | None] = mapped_column(String(255))
+    #: the process that runs it on ``host`` (pid, and its start time in clock ticks since boot, which
+    #: tells it from a later process that got the same pid): how a run whose process died is found lost
+    owner_pid: Mapped[int | None] = mapped_column(Integer)
+    owner_start: Mapped[str | None] = mapped_column(String(32))
     workflow_path: Mapped[str] = mapped_column(Text)
     workflow_sha1: Mapped[str | None] = mapped_column(String(40), index=True)
     job_path: Mapped[str | None] = mapped_column(Text)

@@ -43,6 +43,85 @@ def file_sha1(path: str | os.PathLike) -> str:
     return _HASHES[key]
 
 
+_WORKFLOWS: dict[str, tuple[tuple, str]] = {}  # workflow path -> (stats of the files it is made of, sha1)
+
+
+def _stats(paths: list[str]) -> tuple:
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            return ()
+        out.append((p, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def cwl_source_files(path: str | os.PathLike) -> list[str]:
+    """Every file the CWL loader (cwl-utils) reads for this process: the file itself, the tools and
+    sub-workflows its steps run, and what any of them ``$import``/``$include``; sorted paths.
+
+    The loader reads through a fetcher that notes each local file; the steps' ``run`` references are
+    followed one by one (cwl-utils leaves them as URIs). A file the loader refuses ends the walk
+    there: the files read so far are returned.
+    """
+    import requests
+    from cwl_utils.parser import cwl_v1_2, load_document_by_uri
+    from schema_salad.fetcher import DefaultFetcher
+
+    read: set[str] = set()
+
+    class NotingFetcher(DefaultFetcher):
+        def fetch_text(self, url: str, content_types: list[str] | None = None) -> str:
+            if url.startswith("file://"):
+                read.add(_local_path({"location": url.split("#", 1)[0]}, Path("/")).as_posix())
+            return super().fetch_text(url, content_types)
+
+    options = cwl_v1_2.LoadingOptions(fetcher=NotingFetcher({}, requests.Session()))
+    loaded: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+            return
+        for step in getattr(node, "steps", None) or []:
+            if isinstance(step.run, str):
+                load(step.run)
+            else:
+                walk(step.run)  # a process written inline
+
+    def load(uri: str) -> None:
+        key = uri.split("#", 1)[0]
+        if key in loaded:
+            return
+        loaded.add(key)
+        walk(load_document_by_uri(key, options))
+
+    try:
+        load(Path(path).resolve().as_uri())
+    except Exception as exc:  # noqa: BLE001 - not valid CWL: the run's own checks say why
+        log.debug("loading %s for its checksum stopped: %s", path, exc)
+    read.add(str(Path(path).resolve()))
+    return sorted(read)
+
+
+def workflow_sha1(path: str | os.PathLike) -> str:
+    """SHA-1 of a workflow and everything it runs (:func:`cwl_source_files`), each file by its path
+    relative to the workflow's folder and its content: editing a tool a step runs makes a new
+    workflow version; a copy of the tree elsewhere is the same version. Cached by the files' stats."""
+    p = str(Path(path).resolve())
+    cached = _WORKFLOWS.get(p)
+    if cached is not None and cached[0] and _stats([f for f, _, _ in cached[0]]) == cached[0]:
+        return cached[1]
+    files = cwl_source_files(p)
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f"{os.path.relpath(f, Path(p).parent)}\0{file_sha1(f)}\n".encode())
+    _WORKFLOWS[p] = (_stats(files), h.hexdigest())
+    return _WORKFLOWS[p][1]
+
+
 def _checksum(obj: dict) -> str | None:
     c = obj.get("checksum")
     return c.split("$", 1)[1] if isinstance(c, str) and c.startswith("sha1$") else None
@@ -194,7 +273,7 @@ class Recorder:
         """The catalogue record of a state snapshot (hashing inputs once the job is known)."""
         workflow = snap.get("workflow")
         if self.workflow_sha1 is None and workflow and Path(workflow).is_file():
-            self.workflow_sha1 = file_sha1(workflow)
+            self.workflow_sha1 = workflow_sha1(workflow)
         job_path = os.path.abspath(snap["job"]) if snap.get("job") else None
         if job_path and self.job is None:
             self.job = read_job(job_path)
@@ -207,6 +286,7 @@ class Recorder:
         outdir = snap.get("outdir")
         return {
             "id": snap["id"], "revision": snap["_revision"], "user": self.user, "host": snap.get("host"),
+            "owner_pid": snap.get("owner_pid"), "owner_start": snap.get("owner_start"),
             "workflow_path": workflow, "workflow_sha1": self.workflow_sha1, "job_path": job_path, "job": self.job,
             "runner": snap.get("runner"), "batch_system": snap.get("batch_system"), "profile": snap.get("profile"),
             "status": snap["status"], "submitted": snap.get("submitted"), "started": snap.get("started"),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from .models import InputRecord, OutputRecord, RunRecord, StatusChange, StepRecord
 
-RUN_FIELDS = ("user", "host", "workflow_path", "workflow_sha1", "job_path", "job", "runner", "batch_system",
+RUN_FIELDS = ("user", "host", "owner_pid", "owner_start", "workflow_path", "workflow_sha1", "job_path", "job", "runner", "batch_system",
               "profile", "status", "outdir", "provenance", "log", "error")
 TIME_FIELDS = ("submitted", "started", "ended")
 CHILDREN = (InputRecord, OutputRecord, StepRecord, StatusChange)

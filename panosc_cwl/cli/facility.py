@@ -138,6 +138,24 @@ CXI = "data/euxfel/detector_virt.cxi"
 RUN = "data/euxfel/raw/r0238"
 
 
+def _group_with_simulate(sub, name: str, title: str, examples: list[str], simulate_help: str,
+                         simulate_example: str, simulate_args, func):
+    """A command group whose first command is ``simulate`` (with its old spelling ``mock`` kept as a
+    hidden, deprecated alias): euxfel and xrf are built alike."""
+    gsub = group(sub, name, title, examples)
+    simulate_args(command(gsub, "simulate", simulate_help, simulate_example))
+    deprecated_alias(gsub, "mock", f"{name} mock", f"{name} simulate", simulate_args, func)
+    return gsub
+
+
+def _run_all_with(gsub, func) -> None:
+    """Every command of the group runs ``func`` (it dispatches on the command name); the deprecated
+    alias keeps its own warning wrapper."""
+    for name, parser in gsub.choices.items():
+        if name != "mock":
+            parser.set_defaults(func=func)
+
+
 def add_parsers(sub) -> None:
     """Parsers of locate / euxfel / xrf / sas (issue 8)."""
     p = command(sub, "locate", "resolve facility data locators (EuXFEL/v1/p2222/r0013) to folders",
@@ -149,14 +167,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing resolved job")
     p.set_defaults(func=cmd_locate)
 
-    esub = group(sub, "euxfel", "European XFEL AGIPD-1M runs: simulate, dark, correct, split, stack-modules, "
-                 "assemble, geometry",
-                 ["panosc-cwl euxfel simulate -o data/euxfel",
-                  "panosc-cwl run cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml --outdir out/euxfel"])
-    p = command(esub, "simulate", "extra-data mock SPB run with powder rings (train 0) and darks (train 1)",
-                "panosc-cwl euxfel simulate -o data/euxfel --rings 8 11.5 14")
-    _euxfel_simulate_args(p)
-    deprecated_alias(esub, "mock", "euxfel mock", "euxfel simulate", _euxfel_simulate_args, cmd_euxfel)
+    esub = _group_with_simulate(
+        sub, "euxfel", "European XFEL AGIPD-1M runs: simulate, dark, correct, split, stack-modules, assemble, geometry",
+        ["panosc-cwl euxfel simulate -o data/euxfel",
+         "panosc-cwl run cwl/workflows/euxfel-agipd.cwl jobs/euxfel-agipd.yml --outdir out/euxfel"],
+        "extra-data mock SPB run with powder rings (train 0) and darks (train 1)",
+        "panosc-cwl euxfel simulate -o data/euxfel --rings 8 11.5 14", _euxfel_simulate_args, cmd_euxfel)
     examples = {"dark": f"panosc-cwl euxfel dark --cxi {CXI} --run {RUN} --frames 64:72 -o constants.h5",
                 "correct": f"panosc-cwl euxfel correct --cxi {CXI} --run {RUN} --frames 0:4 "
                            "--constants constants.h5 -o corrected.h5"}
@@ -201,17 +217,14 @@ def add_parsers(sub) -> None:
             p.add_argument("--name", default="agipd", help="base name of the files")
             p.add_argument("-o", "--outdir", default=".", help="output folder")
         p.add_argument("--overwrite", action="store_true", help="replace existing files")
-    for name, parser in esub.choices.items():
-        if name != "mock":
-            parser.set_defaults(func=cmd_euxfel)
+    _run_all_with(esub, cmd_euxfel)
 
-    xsub = group(sub, "xrf", "X-ray fluorescence with PyMca5: simulate a map, fit a spectrum or a map, summary",
-                 ["panosc-cwl xrf simulate -o data/xrf",
-                  "panosc-cwl run cwl/tools/pymca-xrf-fit.cwl jobs/pymca-xrf-steel.yml --outdir out/xrf"])
-    p = command(xsub, "simulate", "noisy map from PyMca's Steel.spe + its config with SNIP background",
-                "panosc-cwl xrf simulate --rows 20 --cols 20 -o data/xrf")
-    _xrf_simulate_args(p)
-    deprecated_alias(xsub, "mock", "xrf mock", "xrf simulate", _xrf_simulate_args, cmd_xrf)
+    xsub = _group_with_simulate(
+        sub, "xrf", "X-ray fluorescence with PyMca5: simulate a map, fit a spectrum or a map, summary",
+        ["panosc-cwl xrf simulate -o data/xrf",
+         "panosc-cwl run cwl/tools/pymca-xrf-fit.cwl jobs/pymca-xrf-steel.yml --outdir out/xrf"],
+        "noisy map from PyMca's Steel.spe + its config with SNIP background",
+        "panosc-cwl xrf simulate --rows 20 --cols 20 -o data/xrf", _xrf_simulate_args, cmd_xrf)
     p = command(xsub, "fit-spectrum", "full PyMca fit of one spectrum (peak-group areas as JSON)",
                 "panosc-cwl xrf fit-spectrum data/xrf/steel.spe --config data/xrf/steel-snip.cfg")
     p.add_argument("spectrum", help="SPEC/.spe/.mca file")
@@ -228,9 +241,7 @@ def add_parsers(sub) -> None:
     p = command(xsub, "summary", "total fitted area per peak group of a FastXRFLinearFit result",
                 "panosc-cwl xrf summary xrf-fit.h5")
     p.add_argument("result", help="HDF5 output of FastXRFLinearFit")
-    for name, parser in xsub.choices.items():
-        if name != "mock":
-            parser.set_defaults(func=cmd_xrf)
+    _run_all_with(xsub, cmd_xrf)
 
     ssub = group(sub, "sas", "small-angle scattering with sasmodels: simulate or fit a 1D curve",
                  ["panosc-cwl sas simulate --model sphere --par radius=60 -o data/sas/sphere.dat",

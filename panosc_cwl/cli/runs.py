@@ -41,7 +41,7 @@ def cmd_runs_list(args) -> int:
         print("no runs match")
         return 0
     rows = [(r.id, r.status, _local(r.submitted), _duration(r), r.runner or "-", Path(r.workflow_path).name,
-             (r.error or "") if r.status == "failed" else f"{len(r.outputs)} outputs") for r in runs]
+             (r.error or "") if r.status in ("failed", "lost") else f"{len(r.outputs)} outputs") for r in runs]
     head = ("ID", "STATUS", "SUBMITTED", "TIME", "RUNNER", "WORKFLOW", "OUTPUTS / ERROR")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for row in (head, *rows):
@@ -111,7 +111,7 @@ def add_parsers(sub) -> None:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     ls.add_argument("--workflow", metavar="W",
                     help="a CWL file (same path or same content), part of its path, or its SHA-1 prefix")
-    ls.add_argument("--status", metavar="S", help="queued, running, success, failed or cancelled")
+    ls.add_argument("--status", metavar="S", help="queued, running, success, failed, cancelled or lost (its process was killed)")
     ls.add_argument("--since", metavar="DATE", help="submitted since DATE (2026-11-30, 2026-11-30T14:00) or an age (12h, 7d)")
     ls.add_argument("--input-sha1", metavar="H", help="runs that read a file with this SHA-1 (or prefix)")
     ls.add_argument("--limit", type=int, help="at most this many runs")
