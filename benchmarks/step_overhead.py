@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -252,9 +253,9 @@ def report(v: Venv, frames: int, n: int, with_steps: bool) -> dict:
           f"(in run order: {', '.join(f'{r:.2f}' for r in runs)})")
     print(f"  trivial cwltool run just before each: {', '.join(f'{r:.2f}' for r in triv)} s")
     print(f"  ratio min/min: {ratio:.1f} x; per run (job / its own trivial run): "
-          f"{', '.join(f'{p:.1f}' for p in pairs)} x, median {pairs[len(pairs) // 2]:.1f} x (goal <= 5 x)\n")
+          f"{', '.join(f'{p:.1f}' for p in pairs)} x, median {statistics.median(pairs):.1f} x (goal <= 5 x)\n")
     return dict({k: min(x) for k, x in t.items()}, all=t, venv=str(v.path), loads=v.loads, ratio=ratio,
-                ratio_median=pairs[len(pairs) // 2])
+                ratio_median=statistics.median(pairs))
 
 
 def main() -> int:
