@@ -13,10 +13,11 @@ costs under cwltool above a trivial one-command tool and the bare calls). Then t
 exactly as the README runs it: ``panosc-cwl powder simulate --calibrant CeO2 --frames 20 -o
 data/ceo2``, the repository's ``jobs/powder-xrd-ceo2.yml`` (copied beside that ``data/``), and
 ``panosc-cwl run cwl/workflows/powder-xrd.cwl jobs/powder-xrd-ceo2.yml --outdir out/...`` into a
-new output folder each time (no ``--overwrite``; provenance, catalogue and run state as a user gets
-them), each run right after a trivial cwltool tool run, so every README run has its own yardstick
-taken under the same load. Figures are the minimum of ``--repeat`` runs (the machine may be
-shared); the README job's first run is shown too (the one a user waits for after installing).
+new output folder each time (no ``--overwrite``; provenance, catalogue and run state as a new user
+gets them: a catalogue of its own per venv, created by the first run), each run right after a
+trivial cwltool tool run, so every README run has its own yardstick taken under the same load.
+Figures are the minimum of ``--repeat`` runs (the machine may be shared); every README run is
+listed in run order (the first one created the catalogue).
 
 Run ``python benchmarks/step_overhead.py`` (the venv of the running Python), or
 ``--venv /other/.venv`` to measure another checkout's installed code. ``--venv A --venv B``
@@ -131,6 +132,9 @@ class Venv:
         self.env.pop("PYTHONPATH", None)
         self.work = work / label
         self.work.mkdir(parents=True)
+        # a catalogue and runs folder of its own, as a new user has (created by the first run): the
+        # account's shared catalogue may be migrated by another checkout, and must not get our runs
+        self.env.update(PANOSC_CWL_CATALOGUE=str(self.work / "catalogue.sqlite"), PANOSC_CWL_RUNS=str(self.work / "runs"))
         self.times: dict[str, list[float]] = {}
         self.loads: list[float] = []
 
