@@ -596,7 +596,7 @@ class _Pipeline:
                 notes: list[str] = []
                 bundle = prepare(req, None if o.provenance is True else o.provenance, overwrite=o.overwrite,
                                  notes=notes)
-                for line in notes:
+                for line in notes + backend.provenance_notes(req):
                     self.emit("note", line)
         cmd = build_command(req)
         self.emit("command", cmd)

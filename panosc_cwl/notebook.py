@@ -977,11 +977,42 @@ def coerce_parameters(nb, parameters: dict) -> dict:
     return out
 
 
-def _import_nbconvert() -> None:
-    try:
-        import nbconvert.exporters.html  # noqa: F401
-    except Exception:  # render_report imports it again and reports the problem
-        pass
+def _html_exporter(with_code: bool):
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(exclude_input=not with_code, exclude_input_prompt=not with_code,
+                        exclude_output_prompt=not with_code)
+
+
+class _WarmExporter:
+    """An HTML exporter made ready while the kernel runs the notebook (this process only waits then).
+
+    Importing nbconvert, compiling its Jinja templates and the CSS selectors it applies to the
+    page take ~0.5 s the first time: rendering an empty notebook in a background thread does that
+    work during the run. The same exporter then renders the report (an exporter renders any number
+    of notebooks, as ``jupyter nbconvert`` does; the page is the same as a fresh exporter's)."""
+
+    def __init__(self, with_code: bool):
+        import threading
+
+        self.with_code = with_code
+        self.exporter = None
+        self._thread = threading.Thread(target=self._warm, name="nbconvert-warm-up", daemon=True)
+        self._thread.start()
+
+    def _warm(self) -> None:
+        try:
+            import nbformat
+
+            exporter = _html_exporter(self.with_code)
+            exporter.from_notebook_node(nbformat.v4.new_notebook())
+            self.exporter = exporter
+        except Exception:  # render_report makes its own exporter and reports the problem
+            pass
+
+    def get(self):
+        self._thread.join()
+        return self.exporter
 
 
 def _markdown_cell_text(value: Any) -> str:
@@ -1039,17 +1070,16 @@ def report_notebook(executed):
     return nb
 
 
-def render_report(executed, report: str | os.PathLike, with_code: bool = False) -> Path:
+def render_report(executed, report: str | os.PathLike, with_code: bool = False, *,
+                  warm: _WarmExporter | None = None) -> Path:
     """HTML of an executed notebook (node or path) with nbconvert, written atomically: text, results and
     a table of the parameters; the code cells only ``with_code``."""
     import nbformat
-    from nbconvert import HTMLExporter
 
     from .iorw import atomic_path
 
     nb = executed if not isinstance(executed, (str, os.PathLike)) else nbformat.read(str(executed), as_version=4)
-    exporter = HTMLExporter(exclude_input=not with_code, exclude_input_prompt=not with_code,
-                            exclude_output_prompt=not with_code)
+    exporter = (warm.get() if warm is not None and warm.with_code == with_code else None) or _html_exporter(with_code)
     body, _ = exporter.from_notebook_node(report_notebook(nb))
     with atomic_path(report, overwrite=True) as tmp:
         tmp.write_text(body, encoding="utf-8")
@@ -1075,11 +1105,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
         check_kernelspec(nb, Path(notebook).name)
     _tag_parameters_cell(nb)
     parameters = coerce_parameters(nb, parameters)
-    if report is not None:
-        # nbconvert takes ~0.5 s to import: do it while the kernel starts (another process) instead of after
-        import threading
-
-        threading.Thread(target=_import_nbconvert, daemon=True).start()
+    # nbconvert's import and first render take ~0.5 s: done while the kernel runs (another process)
+    warm = _WarmExporter(report_with_code) if report is not None else None
     failure = None
     try:
         executed = papermill.execute_notebook(nb, str(output), parameters=parameters, progress_bar=False,
@@ -1088,7 +1115,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
         failure = exc
         executed = read_notebook(output)
     if report is not None:
-        render_report(executed, report, with_code=report_with_code)
+        render_report(executed, report, with_code=report_with_code, warm=warm)
     if failure is not None:
         tb = ANSI.sub("", "\n".join(failure.traceback or []))
         # number the cell as in the author's notebook: papermill's injected cell is not there

@@ -173,6 +173,10 @@ class Backend:
         """Runner options, besides ``--provenance DIR``, that make its bundle complete."""
         return []
 
+    def provenance_notes(self, req: RunRequest) -> list[str]:
+        """Lines for the user about what this run's bundle will lack (it is still recorded)."""
+        return []
+
     def complete_bundle(self, bundle: Path, *, workflow: str | os.PathLike, job: dict, outputs: dict,
                         log_path: Path, reference_above: int | None) -> None:
         """Bring the runner's bundle up to what cwltool writes (nothing to do for cwltool)."""
@@ -310,6 +314,15 @@ class Cwltool(Backend):
 
     def provenance_args(self, req: RunRequest) -> list[str]:
         return ["--enable-user-provenance", "--enable-host-provenance"]
+
+    def provenance_notes(self, req: RunRequest) -> list[str]:
+        # cwltool 3.3 takes --parallel with --provenance, but its multi-threaded executor records no
+        # step: the bundle holds the workflow run only (1 activity, no step inputs/outputs), and still
+        # validates (cwlprov, provenance verify). Seen on the README job; not made the default for that.
+        if "--parallel" in req.extra_args:
+            return ["note: cwltool --parallel records only the workflow run in the provenance bundle (no "
+                    "per-step activities, inputs or outputs); run without --parallel for full provenance"]
+        return []
 
     def step_event(self, line: str) -> StepEvent | None:
         m = _CWLTOOL_STEP.search(line)

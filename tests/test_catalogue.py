@@ -30,6 +30,7 @@ from panosc_cwl.simulate import PowderSimulation, simulate_powder
 
 from panosc_cwl.catalogue import (CatalogueUnavailable, DatasetClaim, current_revision, head_revision,
                                   open_catalogue)
+from panosc_cwl.catalogue import db
 from panosc_cwl.exceptions import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ print(json.dumps(got))
 
 def test_open_empty_database_creates_schema_at_head(catalogue_url):
     with open_catalogue(catalogue_url) as cat:
-        assert current_revision(cat.engine) == head_revision() == "0002"
+        assert current_revision(cat.engine) == head_revision() == "0002" == db.HEAD
         tables = set(inspect(cat.engine).get_table_names())
         assert {"alembic_version", "runs", "run_inputs", "run_outputs", "run_steps", "run_status_changes",
                 "datasets"} <= tables

@@ -251,15 +251,25 @@ class Recorder:
 
     # ------------------------------------------------------------ the writer thread
     def _writer(self) -> None:
+        skipped = None  # a "queued" snapshot not written yet
         while True:
             snap = self._queue.get()
             done = snap is None
+            if snap is None:
+                snap, skipped = skipped, None
             while not self._queue.empty():  # only the newest snapshot matters: each is the whole run
                 nxt = self._queue.get()
                 if nxt is None:
                     done = True
                 else:
                     snap = nxt
+            if snap is not None and snap["status"] == "queued" and not done:
+                # nothing to write before the runner starts: opening the catalogue (SQLAlchemy's import,
+                # ~0.3 s of Python) would hold the GIL while the pre-flight checks run; from here it
+                # overlaps the runner's start-up (another process). The history keeps "queued".
+                self._last_snap = skipped = snap
+                continue
+            skipped = None
             if snap is not None:
                 self._last_snap = snap
                 try:
