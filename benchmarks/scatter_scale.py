@@ -196,6 +196,16 @@ def print_model(fixed: float, per_frame: float) -> None:
         naive = predict(frames, 1, nodes * cores, fixed, per_frame)
         print(f"{frames:8d}{nodes:7d}{cores:7d}{plan.chunk:7d}{plan.n_chunks:8d}{plan.waves:7d}"
               f"{plan.predicted_wall_s:9.0f}{plan.overhead_fraction:10.1%}{naive.predicted_wall_s:20.0f}")
+    cores = 32
+    nodes = (1, 4, 16, 64)
+    print(f"\nrecommended chunk (frames per job) / predicted wall s, {cores} jobs per node:")
+    print(f"{'frames':>9}" + "".join(f"{f'{n} node' + ('s' if n > 1 else ''):>16}" for n in nodes))
+    for frames in (1000, 10000, 100000, 1000000, 10000000):
+        cells = []
+        for n in nodes:
+            plan = suggest_chunks(frames, n, cores, fixed_s=fixed, per_frame_s=per_frame)
+            cells.append(f"{plan.chunk} / {plan.predicted_wall_s:.0f}")
+        print(f"{frames:9d}" + "".join(f"{c:>16}" for c in cells))
 
 
 def check_calibration(outdir: Path, n_darks: int) -> dict:

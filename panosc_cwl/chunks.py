@@ -90,4 +90,6 @@ def suggest_chunks(frames: int, nodes: int, cores_per_node: int = 1, *, fixed_s:
         waves = math.ceil(chunk / longest)
         chunk = math.ceil(frames / (slots * waves))
     chunk = min(max(chunk, min(shortest, longest)), frames)
+    # as many jobs, evenly filled: 1000 frames in chunks of 725 would be 725 + 275 frames; 500 + 500 ends sooner
+    chunk = math.ceil(frames / math.ceil(frames / chunk))
     return predict(frames, chunk, slots, fixed_s, per_frame_s)

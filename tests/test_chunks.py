@@ -28,6 +28,8 @@ def test_recommended_chunks_beat_one_frame_per_job_and_respect_the_limits():
     for frames, nodes, cores in ((1000, 1, 2), (10000, 4, 32), (100000, 10, 64), (10**6, 50, 64)):
         plan = suggest_chunks(frames, nodes, cores)
         assert _covers(plan.frame_ranges(), frames) and len(plan.frame_ranges()) == plan.n_chunks
+        sizes = [int(b) - int(a) for a, b in (r.split(":") for r in plan.frame_ranges())]
+        assert max(sizes) - min(sizes) <= plan.n_chunks  # evenly filled, no short straggler chunk
         assert plan.chunk * DEFAULT_PER_FRAME_S <= 600  # max_chunk_s
         naive = predict(frames, 1, nodes * cores)
         assert plan.predicted_cpu_s < naive.predicted_cpu_s
