@@ -263,6 +263,8 @@ def main() -> int:
     ap.add_argument("--calib-trains", type=int, default=100, help="dark trains per module of the calibration run")
     ap.add_argument("--calib-shape", default="512x128", help="pixels per module, ROWSxCOLS (AGIPD: 512x128)")
     ap.add_argument("--calib-only", action="store_true", help="only the calibration workflow")
+    ap.add_argument("--local-only", action="store_true", help="only the chunk command alone (start, per frame)")
+    ap.add_argument("--reps", type=int, default=2, help="repeats of the lone command, the fastest kept (default 2)")
     ap.add_argument("--skip-toil", action="store_true", help="only the local and bare sbatch measurements")
     ap.add_argument("--json", help="also write the figures here (rewritten as the run goes)")
     ap.add_argument("--model", metavar="JSON", help="only print the cost model and chunk table of an earlier --json")
@@ -296,11 +298,19 @@ def main() -> int:
                             str(args.stack), "-o", str(work / "data")], env=env, check=True, capture_output=True)
             stack, poni = work / "data/ceo2.h5", work / "data/ceo2.poni"
             # 1. the command alone: its start and its cost per frame
-            t1 = min(timed(chunk_cmd(stack, poni, "0:1", work / f"l1-{i}.nxs"), env, work) for i in range(2))
-            tf = min(timed(chunk_cmd(stack, poni, f"0:{args.stack}", work / f"lf-{i}.nxs"), env, work) for i in range(2))
+            t1s, tfs = [], []
+            for i in range(args.reps):  # interleaved, so that a change of load hits both
+                t1s.append(timed(chunk_cmd(stack, poni, "0:1", work / f"l1-{i}.nxs"), env, work))
+                tfs.append(timed(chunk_cmd(stack, poni, f"0:{args.stack}", work / f"lf-{i}.nxs"), env, work))
+            t1, tf = min(t1s), min(tfs)
             per_frame = (tf - t1) / (args.stack - 1)
             save(local_1=t1, local_stack=tf, per_frame_s=per_frame, step_start_s=t1 - per_frame,
-                 load_before=os.getloadavg()[0])
+                 load_before=os.getloadavg()[0], stack=args.stack)
+            if args.local_only:
+                print(f"chunk command alone (best of {args.reps}, load average {os.getloadavg()[0]:.1f}): 1 frame "
+                      f"{t1:.2f} s, {args.stack} frames {tf:.2f} s -> start {t1 - per_frame:.2f} s, "
+                      f"{per_frame * 1000:.1f} ms/frame")
+                return 0
 
             def ranges(n: int) -> list[str]:
                 r = [f"{(i * args.chunk) % args.stack}:{(i * args.chunk) % args.stack + args.chunk}" for i in range(n)]
