@@ -364,7 +364,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_merge)
     p = command(pw, "chunks", "frames per scattered job for a frame count and node count (cost model)",
                 ["panosc-cwl powder chunks --frames 100000 --nodes 10 --cores-per-node 64",
-                 "panosc-cwl powder chunks --frames 40 --nodes 1 --cores-per-node 2 --ranges"])
+                 "panosc-cwl powder chunks --frames 2000 --nodes 1 --cores-per-node 2 --fixed-s 1 --ranges"])
     _chunks_args(p)
     p.set_defaults(func=cmd_chunks)
     p = command(pw, "plot", "PNG of a reduced pattern with calibrant reflections marked",
