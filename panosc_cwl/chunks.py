@@ -7,7 +7,7 @@ part, paid once per job whatever its size, plus a part per frame:
 
 ``fixed_s`` is the scheduler and Toil's per-job cost (submission, worker start, staging) plus the
 step's own start (Python, pyFAI import, geometry tables); ``per_frame_s`` is pyFAI's integration of
-one frame with its read. The defaults are this project's idle 2-core node (see benchmarks/README.md);
+one frame with its read. The defaults were measured on this project's 2-core node (see benchmarks/README.md);
 ``benchmarks/scatter_scale.py`` measures both on your cluster: pass its figures.
 
 With ``slots`` jobs running at once, ``n`` chunks run in ``ceil(n / slots)`` waves, so the run takes
@@ -24,11 +24,13 @@ from dataclasses import asdict, dataclass
 
 from .exceptions import InputError
 
-#: seconds per job outside the science on an idle node: Toil on SLURM ~1.5 s/job (benchmarks/scatter_overhead.py)
-#: plus the integration step's start ~2.5 s (Python, pyFAI import, CSR tables; benchmarks/step_overhead.py)
-DEFAULT_FIXED_S = 4.0
-#: seconds per Pilatus-1M frame, 2000 bins, bbox CSR on one core with its read (benchmarks/integrate_throughput.py)
-DEFAULT_PER_FRAME_S = 0.03
+#: seconds (of a job slot) per job outside the frames, measured by benchmarks/scatter_scale.py on this project's
+#: 2-core single-node SLURM: a 1000-way Toil scatter of 1-frame chunks, wall x slots / jobs - 1 frame
+#: (2026-12-03, 603 of 1000 jobs done in 2065 s under load 2-6, the rest projected; benchmarks/README.md)
+DEFAULT_FIXED_S = 6.6
+#: seconds per Pilatus-1M frame, 2000 bins, bbox CSR, with its read: the chunk command on 1 vs 100 frames
+#: (same script, --local-only, load 1.2)
+DEFAULT_PER_FRAME_S = 0.028
 
 
 @dataclass(frozen=True)
@@ -90,4 +92,10 @@ def suggest_chunks(frames: int, nodes: int, cores_per_node: int = 1, *, fixed_s:
         waves = math.ceil(chunk / longest)
         chunk = math.ceil(frames / (slots * waves))
     chunk = min(max(chunk, min(shortest, longest)), frames)
+    # as many jobs, evenly filled: 1000 frames in chunks of 725 would be 725 + 275 frames; 500 + 500 ends sooner
+    even = math.ceil(frames / math.ceil(frames / chunk))
+    if even < min(shortest, longest, frames):  # evening out went under the shortest chunk: one job fewer
+        even = math.ceil(frames / max(1, frames // chunk))
+    if even <= longest:
+        chunk = even
     return predict(frames, chunk, slots, fixed_s, per_frame_s)

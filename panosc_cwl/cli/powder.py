@@ -1,4 +1,4 @@
-"""``powder simulate|integrate1d|integrate2d|reduce|merge|plot`` (pyFAI) and ``detector simulate``."""
+"""``powder simulate|integrate1d|integrate2d|reduce|merge|chunks|plot`` (pyFAI) and ``detector simulate``."""
 
 from __future__ import annotations
 
@@ -118,6 +118,37 @@ def cmd_plot(args) -> int:
     plot_pattern(args.input, args.output, calibrant=args.calibrant, overwrite=args.overwrite, title=args.title)
     print(args.output)
     return 0
+
+
+# ---------------------------------------------------------------- chunks
+def cmd_chunks(args) -> int:
+    from ..chunks import suggest_chunks
+
+    plan = suggest_chunks(args.frames, args.nodes, args.cores_per_node, fixed_s=args.fixed_s,
+                          per_frame_s=args.per_frame_s, max_chunk_s=args.max_chunk_s, max_overhead=args.max_overhead)
+    print(f"chunk:     {plan.chunk} frames ({plan.n_chunks} jobs on {plan.slots} slots, {plan.waves} wave(s))")
+    print(f"predicted: {plan.predicted_wall_s:.0f} s wall, {plan.predicted_cpu_s:.0f} CPU-s, "
+          f"{plan.overhead_fraction:.0%} of it fixed cost (job = {plan.fixed_s:g} s + {plan.per_frame_s:g} s x frames)")
+    if args.ranges:
+        print("frame_ranges: [" + ", ".join(f'"{r}"' for r in plan.frame_ranges()) + "]")
+    return 0
+
+
+def _chunks_args(p) -> None:
+    from ..chunks import DEFAULT_FIXED_S, DEFAULT_PER_FRAME_S
+
+    p.add_argument("--frames", type=int, required=True, help="frames to integrate")
+    p.add_argument("--nodes", type=int, default=1, help="SLURM nodes (default 1)")
+    p.add_argument("--cores-per-node", type=int, default=1, help="jobs running at once per node (default 1)")
+    p.add_argument("--fixed-s", type=float, default=DEFAULT_FIXED_S,
+                   help=f"seconds per job outside the frames (default {DEFAULT_FIXED_S:g}, measured here: "
+                   "benchmarks/scatter_scale.py)")
+    p.add_argument("--per-frame-s", type=float, default=DEFAULT_PER_FRAME_S,
+                   help=f"seconds per frame (default {DEFAULT_PER_FRAME_S:g})")
+    p.add_argument("--max-chunk-s", type=float, default=600.0, help="longest job in seconds (default 600)")
+    p.add_argument("--max-overhead", type=float, default=0.5,
+                   help="largest share of a job's time the fixed cost may take (default 0.5)")
+    p.add_argument("--ranges", action="store_true", help="also print the frame_ranges list for powder-xrd-scatter.cwl")
 
 
 # ---------------------------------------------------------------- merge
@@ -296,7 +327,7 @@ def _darks_args(p) -> None:
 
 def add_parsers(sub) -> None:
     """``powder simulate|integrate1d|integrate2d|reduce|merge|plot`` and ``detector simulate``."""
-    pw = group(sub, "powder", "powder diffraction with pyFAI: simulate, integrate1d/2d, reduce, merge, plot",
+    pw = group(sub, "powder", "powder diffraction with pyFAI: simulate, integrate1d/2d, reduce, merge, chunks, plot",
                ["panosc-cwl powder simulate --calibrant CeO2 --frames 4 -o data/ceo2",
                 "panosc-cwl powder integrate1d --frames data/ceo2/ceo2.h5 --poni data/ceo2/ceo2.poni -o ceo2.nxs"])
     p = command(pw, "simulate", "powder frames of a pyFAI calibrant, as our HDF5 stack or as a beamline writes them",
@@ -331,6 +362,11 @@ def add_parsers(sub) -> None:
                  "panosc-cwl powder merge part0.nxs part1.nxs -o merged.nxs"])
     _merge_args(p)
     p.set_defaults(func=cmd_merge)
+    p = command(pw, "chunks", "frames per scattered job for a frame count and node count (cost model)",
+                ["panosc-cwl powder chunks --frames 100000 --nodes 10 --cores-per-node 64",
+                 "panosc-cwl powder chunks --frames 2000 --nodes 1 --cores-per-node 2 --fixed-s 1 --ranges"])
+    _chunks_args(p)
+    p.set_defaults(func=cmd_chunks)
     p = command(pw, "plot", "PNG of a reduced pattern with calibrant reflections marked",
                 "panosc-cwl powder plot ceo2-reduced.nxs --calibrant CeO2 -o ceo2.png")
     _plot_args(p)
