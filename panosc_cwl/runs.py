@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from .catalogue import Catalogue, open_catalogue
+from .catalogue.db import lost_error
 from .catalogue.models import InputRecord, RunRecord
 from .catalogue.records import read_run
 from .exceptions import InputError
@@ -167,16 +168,20 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
             cat.close()
 
 
-def get(run_id: str, *, catalogue: Catalogue | str | os.PathLike | None = None) -> RecordedRun:
+def get(run_id: str, *, catalogue: Catalogue | str | os.PathLike | None = None, mark_lost: bool = True) -> RecordedRun:
     """The recorded run with this id (a unique prefix of it will do); InputError when there is none.
 
-    A run of this host whose process is gone is marked 'lost' first, as in :func:`query`.
+    A run of this host whose process is gone is marked 'lost' first, as in :func:`query`; with
+    ``mark_lost=False`` (read-only views: the web page) it is returned as 'lost' and the catalogue
+    is left as it was.
     """
     cat, opened = _catalogue(catalogue)
     q = (select(RunRecord).options(selectinload(RunRecord.inputs), selectinload(RunRecord.outputs),
                                    selectinload(RunRecord.steps), selectinload(RunRecord.status_changes)))
     try:
-        cat.mark_lost_runs()
+        lost = {} if mark_lost else cat.lost_runs()
+        if mark_lost:
+            cat.mark_lost_runs()
         with cat.session() as s:
             row = s.get(RunRecord, run_id)
             if row is None:
@@ -185,7 +190,11 @@ def get(run_id: str, *, catalogue: Catalogue | str | os.PathLike | None = None) 
                     why = "no run" if not rows else "more than one run"
                     raise InputError(f"{why} with id {run_id} in the catalogue {cat!r}", field="run")
                 row = rows[0]
-            return _recorded(row)
+            run = _recorded(row)
+        if run.id in lost:
+            pid, host, _revision = lost[run.id]
+            run.status, run.error = "lost", lost_error(pid, host)
+        return run
     finally:
         if opened:
             cat.close()

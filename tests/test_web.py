@@ -15,6 +15,7 @@ environment (.venv-web, made by .ci/install-web: h5grove's orjson must stay out 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -303,6 +304,36 @@ def test_nothing_can_be_changed(site):
     for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert _get(f"{base}/runs/{runs['powder'].id}", method)[0] == 405
     assert _get(f"{base}/", "HEAD")[0] == 200
+
+
+def test_a_lost_run_is_shown_lost_and_the_catalogue_left_as_it_was(site):
+    """A run whose process died reads 'lost' in the table, its filter and its page; the page only
+    reads: the record still says 'running', at the same revision, with the same history."""
+    from panosc_cwl.catalogue import open_catalogue
+    from panosc_cwl.catalogue.models import RunRecord
+    from panosc_cwl.catalogue.records import read_run
+
+    base, runs, tmp = site
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cat = open_catalogue(f"sqlite:///{tmp / 'catalogue.sqlite'}")
+    cat.record_run({"id": "dead-run-0001", "revision": 3, "host": socket.gethostname(), "owner_pid": int(dead.stdout),
+                    "owner_start": "1", "workflow_path": str(POWDER), "status": "running", "submitted": time.time(),
+                    "started": time.time(), "status_changes": [{"status": "running", "at": time.time()}]})
+    try:
+        code, body = _get(base + "/")
+        assert code == 200 and re.search(rb'data-run="dead-run-0001".*?status-lost', body, re.S), body[:2000]
+        assert b"dead-run-0001" in _get(base + "/?status=lost")[1]
+        assert b"dead-run-0001" not in _get(base + "/?status=running")[1]
+        code, body = _get(f"{base}/runs/dead-run-0001")
+        assert code == 200 and b"status-lost" in body and f"pid {int(dead.stdout)}".encode() in body
+        with cat.session() as s:
+            rec = read_run(s.get(RunRecord, "dead-run-0001"))
+        assert (rec["status"], rec["revision"], rec["ended"]) == ("running", 3, None), rec
+        assert [c["status"] for c in rec["status_changes"]] == ["running"]
+    finally:
+        with cat.session() as s:
+            s.delete(s.get(RunRecord, "dead-run-0001"))
+        cat.close()
 
 
 def test_serve_binds_localhost_by_default():

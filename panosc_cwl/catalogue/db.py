@@ -49,6 +49,11 @@ def _alembic_config(connection=None):
     return cfg
 
 
+def lost_error(pid: int, host: str) -> str:
+    """Why a run is 'lost': the same words in the catalogue and in read-only views."""
+    return f"lost: its process (pid {pid} on {host}) ended before the run did"
+
+
 #: the newest migration in ``migrations/versions`` (tests/test_catalogue.py checks it is Alembic's head):
 #: a database stamped with it needs no migration, and opening it needs no Alembic (~0.4 s to import
 #: and to read the migration scripts, in every ``panosc-cwl run``)
@@ -157,15 +162,14 @@ class Catalogue:
         with self.session() as s:
             write_run(s, record)
 
-    def mark_lost_runs(self) -> list[str]:
-        """Mark 'lost' the unfinished runs of this host whose process no longer exists; their ids.
+    def lost_runs(self) -> dict[str, tuple[int, str, int]]:
+        """The unfinished runs of this host whose process no longer exists, judged without writing.
 
         A run's process records its own end; one killed (SIGKILL, out of memory, a reboot) never does,
         and its record would say 'running' for ever. Only this host's runs are judged (another host's
-        pids mean nothing here), and only runs recorded with their process (``owner_pid``). The
-        UPDATE is conditional on the record being unchanged since it was read, and leaves the
-        record's revision as it was: any record the run itself wrote, even one flushed late from the
-        outbox, still replaces the verdict.
+        pids mean nothing here), and only runs recorded with their process (``owner_pid``).
+        Returns ``{run id: (pid, host, record revision)}``; read-only views (the web page) show these
+        as 'lost' without changing the catalogue.
         """
         import socket
 
@@ -176,19 +180,31 @@ class Catalogue:
             rows = s.execute(select(RunRecord.id, RunRecord.owner_pid, RunRecord.owner_start, RunRecord.revision)
                              .where(RunRecord.status.in_(RUN_UNFINISHED), RunRecord.host == host,
                                     RunRecord.owner_pid.is_not(None))).all()
-        lost = []
+        lost = {}
         for run_id, pid, start, revision in rows:
             if start is not None and _proc_start(pid) == start:
                 continue
             if start is None and _proc_start(pid) is not None:  # start unknown: a live pid is given the benefit
                 continue
+            lost[run_id] = (pid, host, revision)
+        return lost
+
+    def mark_lost_runs(self) -> list[str]:
+        """Mark 'lost' the runs :meth:`lost_runs` finds; their ids.
+
+        The UPDATE is conditional on the record being unchanged since it was read, and leaves the
+        record's revision as it was: any record the run itself wrote, even one flushed late from the
+        outbox, still replaces the verdict.
+        """
+        marked = []
+        for run_id, (pid, host, revision) in self.lost_runs().items():
             try:
                 if self._mark_lost(run_id, pid, host, revision):
-                    lost.append(run_id)
+                    marked.append(run_id)
             except (SQLAlchemyError, CatalogueUnavailable) as exc:  # read-only: the query goes on without
                 log.debug("cannot mark run %s lost: %s", run_id, _first_line(exc))
                 break
-        return lost
+        return marked
 
     def _mark_lost(self, run_id: str, pid: int, host: str, revision: int) -> bool:
         """One run 'lost', with the time in its history; False if its record changed meanwhile."""
@@ -198,7 +214,7 @@ class Catalogue:
                             .where(RunRecord.id == run_id, RunRecord.status.in_(RUN_UNFINISHED),
                                    RunRecord.revision == revision)
                             .values(status="lost", ended=now,
-                                    error=f"lost: its process (pid {pid} on {host}) ended before the run did")
+                                    error=lost_error(pid, host))
                             .execution_options(synchronize_session=False))
             if res.rowcount != 1:
                 return False

@@ -143,10 +143,14 @@ def table_rows(cat: Catalogue, workflow: str | None = None, status: str | None =
         else:
             q = q.where(or_(RunRecord.workflow_path.contains(workflow, autoescape=True),
                             RunRecord.workflow_sha1.startswith(workflow.lower(), autoescape=True)))
+    lost = cat.lost_runs()  # unfinished runs whose process is gone: shown 'lost', the catalogue unchanged
     if status:
         if status not in STATUSES:
             raise InputError(f"unknown status '{status}'; choose {', '.join(STATUSES)}", field="status")
-        q = q.where(RunRecord.status == status)
+        if status == "lost":
+            q = q.where(or_(RunRecord.status == status, RunRecord.id.in_(list(lost))))
+        else:
+            q = q.where(RunRecord.status == status, RunRecord.id.not_in(list(lost)))
     if since:
         q = q.where(RunRecord.submitted >= parse_since(since).replace(tzinfo=None))
     if text:
@@ -166,7 +170,7 @@ def table_rows(cat: Catalogue, workflow: str | None = None, status: str | None =
     for r in rows:  # the cells as text here (10 000 rows through Jinja filters cost twice as much)
         started = r.started or r.submitted
         duration = None if r.started is None else ((r.ended or now) - r.started).total_seconds()
-        out.append({"id": r.id, "status": r.status, "workflow": r.workflow_path.rsplit("/", 1)[-1],
+        out.append({"id": r.id, "status": "lost" if r.id in lost else r.status, "workflow": r.workflow_path.rsplit("/", 1)[-1],
                     "user": r.user or "-", "started": _fmt_time(utc(started)), "duration": duration,
                     "duration_text": _fmt_duration(duration)})
     return out
@@ -278,7 +282,7 @@ def create_app(catalogue: Catalogue | str | os.PathLike | None = None) -> FastAP
 
     def run_or_404(run_id: str) -> RecordedRun:
         try:
-            return get(run_id, catalogue=cat)
+            return get(run_id, catalogue=cat, mark_lost=False)  # shown 'lost', not written: a read-only page
         except InputError:
             raise HTTPException(404, "no such run") from None
 
