@@ -117,6 +117,20 @@ def _catalogue(catalogue: Catalogue | str | os.PathLike | None) -> tuple[Catalog
     return open_catalogue(catalogue), True
 
 
+def workflow_clause(workflow: str | os.PathLike):
+    """The SQL condition of the ``workflow`` filter (``query`` and the web page's table): an existing CWL
+    file matches runs of that file or of a copy of it and its tools (the SHA-1 over every file the
+    loader reads), anything else part of the workflow's path or the start of its SHA-1."""
+    text = str(workflow)
+    path = Path(text).expanduser()
+    if path.is_file():
+        from .catalogue.recorder import workflow_sha1
+
+        return or_(RunRecord.workflow_path == str(path.resolve()), RunRecord.workflow_sha1 == workflow_sha1(path))
+    return or_(RunRecord.workflow_path.contains(text, autoescape=True),
+               RunRecord.workflow_sha1.startswith(text.lower(), autoescape=True))
+
+
 def query(workflow: str | os.PathLike | None = None, status: str | None = None,
           since: str | datetime | None = None, input_sha1: str | None = None, *,
           catalogue: Catalogue | str | os.PathLike | None = None, limit: int | None = None) -> list[RecordedRun]:
@@ -134,16 +148,7 @@ def query(workflow: str | os.PathLike | None = None, status: str | None = None,
     q = select(RunRecord).options(selectinload(RunRecord.inputs), selectinload(RunRecord.outputs),
                                   selectinload(RunRecord.steps), selectinload(RunRecord.status_changes))
     if workflow is not None:
-        text = str(workflow)
-        path = Path(text).expanduser()
-        if path.is_file():
-            from .catalogue.recorder import workflow_sha1
-
-            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()),
-                            RunRecord.workflow_sha1 == workflow_sha1(path)))
-        else:
-            q = q.where(or_(RunRecord.workflow_path.contains(text, autoescape=True),
-                            RunRecord.workflow_sha1.startswith(text.lower(), autoescape=True)))
+        q = q.where(workflow_clause(workflow))
     if status is not None:
         if status not in STATUSES:
             raise InputError(f"unknown status '{status}'; choose {', '.join(STATUSES)}", field="status")

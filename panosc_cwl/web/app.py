@@ -130,19 +130,12 @@ def table_rows(cat: Catalogue, workflow: str | None = None, status: str | None =
     from sqlalchemy import or_, select
 
     from ..catalogue.models import InputRecord, RunRecord
-    from ..runs import parse_since
+    from ..runs import parse_since, workflow_clause
 
     q = select(RunRecord.id, RunRecord.status, RunRecord.workflow_path, RunRecord.user, RunRecord.submitted,
                RunRecord.started, RunRecord.ended)
     if workflow:
-        path = Path(workflow).expanduser()
-        if path.is_file():
-            from ..catalogue.recorder import file_sha1
-
-            q = q.where(or_(RunRecord.workflow_path == str(path.resolve()), RunRecord.workflow_sha1 == file_sha1(path)))
-        else:
-            q = q.where(or_(RunRecord.workflow_path.contains(workflow, autoescape=True),
-                            RunRecord.workflow_sha1.startswith(workflow.lower(), autoescape=True)))
+        q = q.where(workflow_clause(workflow))
     lost = cat.lost_runs()  # unfinished runs whose process is gone: shown 'lost', the catalogue unchanged
     if status:
         if status not in STATUSES:
