@@ -612,6 +612,8 @@ class _Pipeline:
         if run._cancel_requested:  # cancelled while the runner was being started
             rp.stop(signal.SIGTERM)
         st["steps_total"] = _step_total(o.workflow)  # while the runner starts up (cached after pre-flight)
+        if bundle is not None:  # the NeXus writer's imports (h5py, numpy: ~0.1 s) while this process waits
+            threading.Thread(target=_import_recorder, name="panosc-warm-recorder", daemon=True).start()
         try:
             result = rp.wait()
         except BaseException:
@@ -674,6 +676,14 @@ class _Pipeline:
                 step["status"], step["end"] = ev.state, now
         run._changed()
         self.emit("step", _step(step))
+
+
+def _import_recorder() -> None:
+    """Import what :func:`provenance.record.record` needs once the runner has finished."""
+    try:
+        from .provenance import nexus  # noqa: F401
+    except Exception:  # a failed warm-up only means record() imports (and reports) it itself
+        pass
 
 
 def submit(workflow: str | os.PathLike, job: str | os.PathLike | Mapping[str, Any] | None = None, *,

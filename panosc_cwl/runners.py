@@ -4,9 +4,11 @@ Each back end is a :class:`Backend` subclass that owns everything runner-specifi
 how it asks for provenance and completes the bundle, how its log reports steps (and batch job ids),
 whether it can restart, how it cancels. Code outside this module never tests runner names.
 Each back end turns a :class:`RunRequest` into the exact command line of a stock runner
-(``cwltool``, ``toil-cwl-runner``); :func:`run` starts it, streams its log lines to a callback
-(for progress), keeps the full log, and returns the outputs the runner reported as JSON.
-Nothing here re-implements a runner: the printed command can be pasted into a shell.
+(``toil-cwl-runner``; for cwltool, ``python -m panosc_cwl.cwltool_parallel --parallel``: cwltool's own
+``main`` with its multi-threaded executor made to record every step's provenance); :func:`run` starts
+it, streams its log lines to a callback (for progress), keeps the full log, and returns the outputs
+the runner reported as JSON. Nothing here re-implements a runner: the printed command can be pasted
+into a shell.
 """
 
 from __future__ import annotations
@@ -300,7 +302,9 @@ class Cwltool(Backend):
     description = "the CWL reference runner, on this machine"
 
     def build(self, req: RunRequest) -> Command:
-        argv = [tool_path("cwltool"), "--outdir", str(req.outdir)]
+        # cwltool itself, with an executor whose --parallel also records each step's provenance
+        # (panosc_cwl.cwltool_parallel): independent steps (the README job's plot and report) run at once
+        argv = [sys.executable, "-m", "panosc_cwl.cwltool_parallel", "--parallel", "--outdir", str(req.outdir)]
         if req.provenance:
             argv += ["--provenance", str(req.provenance)]
         if req.gpu_overrides:
@@ -314,15 +318,6 @@ class Cwltool(Backend):
 
     def provenance_args(self, req: RunRequest) -> list[str]:
         return ["--enable-user-provenance", "--enable-host-provenance"]
-
-    def provenance_notes(self, req: RunRequest) -> list[str]:
-        # cwltool 3.3 takes --parallel with --provenance, but its multi-threaded executor records no
-        # step: the bundle holds the workflow run only (1 activity, no step inputs/outputs), and still
-        # validates (cwlprov, provenance verify). Seen on the README job; not made the default for that.
-        if "--parallel" in req.extra_args:
-            return ["note: cwltool --parallel records only the workflow run in the provenance bundle (no "
-                    "per-step activities, inputs or outputs); run without --parallel for full provenance"]
-        return []
 
     def step_event(self, line: str) -> StepEvent | None:
         m = _CWLTOOL_STEP.search(line)

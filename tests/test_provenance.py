@@ -135,6 +135,11 @@ def test_bundle_verifies_and_holds_every_step(powder_run):
     assert {a.sha1 for a in reduce_.inputs if a.sha1} == {a.sha1 for a in integrate.outputs}
     assert {a.sha1 for a in plot.inputs if a.sha1} == {a.sha1 for a in reduce_.outputs}
     assert plot.outputs[0].sha1 == pv.sha1_file(powder_run["out"] / "pattern.png")
+    if powder_run["runner"] == "cwltool":  # plot and report ran side by side (--parallel), each recorded whole
+        report = next(s for s in rec.steps if s.name == "make_report")
+        assert plot.started < report.ended and report.started < plot.ended, (plot, report)
+        assert {a.sha1 for a in report.inputs if a.role.endswith("/reduced")} == {a.sha1 for a in reduce_.outputs}
+        assert len(report.outputs) == 3 and all(a.sha1 for a in report.outputs)
     # size threshold: the frame stack is referenced (location + checksum), the PONI is in the bag
     b = powder_run["bundle"]
     stack_sha = pv.sha1_file(sim.stack)

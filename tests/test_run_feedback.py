@@ -239,19 +239,6 @@ def test_allow_unknown_runs_and_runner_options_pass_through(ceo2, tmp_path, runn
         assert h5["entry/integrated/I"].shape == (2, 300)
 
 
-def test_cwltool_parallel_with_provenance_is_noted(tmp_path):
-    """cwltool --parallel records no step in its bundle (seen: 1 activity instead of 5 on the README
-    job): a run asking for both is told what its bundle will lack; without --parallel, nothing."""
-    from panosc_cwl.runners import Cwltool, RunRequest
-
-    req = RunRequest(workflow=ROOT / "cwl/workflows/powder-xrd.cwl", job=None, outdir=tmp_path,
-                     extra_args=["--enable-user-provenance", "--parallel"])
-    (note,) = Cwltool().provenance_notes(req)
-    assert "--parallel" in note and "no per-step activities" in note
-    req.extra_args = ["--enable-user-provenance"]
-    assert Cwltool().provenance_notes(req) == []
-
-
 def test_api_refuses_unknown_inputs_unless_allowed(ceo2, tmp_path, monkeypatch):
     from panosc_cwl.api import submit
     from panosc_cwl.validate import ValidationError
