@@ -612,7 +612,7 @@ class _Pipeline:
         if run._cancel_requested:  # cancelled while the runner was being started
             rp.stop(signal.SIGTERM)
         st["steps_total"] = _step_total(o.workflow)  # while the runner starts up (cached after pre-flight)
-        if bundle is not None:  # the NeXus writer's imports (h5py, numpy: ~0.1 s) while this process waits
+        if bundle is not None:  # the recorder's imports (h5py, numpy, nbformat: ~0.15 s) while this process waits
             threading.Thread(target=_import_recorder, name="panosc-warm-recorder", daemon=True).start()
         try:
             result = rp.wait()
@@ -681,6 +681,8 @@ class _Pipeline:
 def _import_recorder() -> None:
     """Import what :func:`provenance.record.record` needs once the runner has finished."""
     try:
+        import nbformat  # noqa: F401  (executed notebooks' checksums)
+
         from .provenance import nexus  # noqa: F401
     except Exception:  # a failed warm-up only means record() imports (and reports) it itself
         pass
