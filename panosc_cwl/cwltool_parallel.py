@@ -94,6 +94,7 @@ class ProvenanceParallelExecutor(MultithreadedJobExecutor):
             return SingleJobExecutor.run_jobs(self, process, job_order_object, logger, runtime_context)
         # MultithreadedJobExecutor.run_jobs, plus the provenance set-up of each job as it is generated
         self.taskqueue = TaskQueue(threading.Lock(), int(math.ceil(self.max_cores)))
+        interrupted = False
         try:
             jobiter = process.job(job_order_object, self.output_callback, runtime_context)
             lock = runtime_context.workflow_eval_lock
@@ -122,18 +123,24 @@ class ProvenanceParallelExecutor(MultithreadedJobExecutor):
                     self.run_job(None, runtime_context)
             finally:
                 lock.release()
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
             self.taskqueue.drain()
+            if not interrupted:  # as stock: steps still running finish before the bundle is closed
+                self.taskqueue.join()  # (Ctrl-C: their processes got the signal too; no wait)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """cwltool's main, with :class:`ProvenanceParallelExecutor` when ``--parallel`` is given."""
-    from cwltool.main import arg_parser, main as cwltool_main
+    """cwltool as its console script runs it, with :class:`ProvenanceParallelExecutor` when ``--parallel``
+    is given (``cwltool.main.run``: SIGTERM and exit kill the steps' processes, as stock)."""
+    from cwltool.main import arg_parser, run
 
     argv = sys.argv[1:] if argv is None else argv
     args = arg_parser().parse_known_args(argv)[0]
     executor = ProvenanceParallelExecutor(max_parallel=args.parallel_max or 0) if args.parallel else None
-    return cwltool_main(argsl=argv, executor=executor)
+    return run(argsl=argv, executor=executor)
 
 
 if __name__ == "__main__":
