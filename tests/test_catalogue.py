@@ -466,8 +466,9 @@ def test_killed_run_is_lost_on_its_host_only(catalogue_url, tmp_path, capsys):
     assert get(run_id, catalogue=catalogue_url).status == "success"
 
 
-def test_read_only_catalogue_is_still_queried(tmp_path):
-    """Marking a run lost needs to write; a catalogue the user may only read is listed all the same."""
+def test_read_only_catalogue_is_still_queried(tmp_path, monkeypatch):
+    """Marking a run lost needs to write; a catalogue the user may only read is listed all the same
+    (and opening it by an SQLite URI creates nothing: once a ``file:`` folder appeared in the cwd)."""
     import socket
 
     from panosc_cwl.runs import query
@@ -478,7 +479,11 @@ def test_read_only_catalogue_is_still_queried(tmp_path):
         cat.record_run({"id": "dead-run", "revision": 1, "host": socket.gethostname(), "owner_pid": int(dead.stdout),
                         "owner_start": "1", "workflow_path": "/wf.cwl", "status": "running", "submitted": time.time()})
     read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     assert [(r.id, r.status) for r in query(catalogue=read_only)] == [("dead-run", "running")]
+    assert list(cwd.iterdir()) == []
     assert [(r.id, r.status) for r in query(catalogue=path)] == [("dead-run", "lost")]
 
 

@@ -326,10 +326,15 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; an SQLite file's folder is created, and writers wait (not fail) for a lock."""
+    """An engine for ``url``; an SQLite file's folder is created, and writers wait (not fail) for a lock.
+
+    An SQLite URI (``sqlite:///file:PATH?mode=ro&uri=true``) names its file itself: no folder is made
+    for it (a read-only catalogue must not create anything, and ``file:`` is not a folder name).
+    """
     u = make_url(url)
     kwargs: dict = {"pool_pre_ping": True}
-    if u.get_backend_name() == "sqlite" and u.database:
+    sqlite_uri = str(u.query.get("uri", "")).lower() in ("true", "1")
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:" and not sqlite_uri:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 60}
