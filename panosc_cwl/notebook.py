@@ -1099,6 +1099,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from .kernels import PromptKernelManager
+
     t0 = time.monotonic()
     nb = read_notebook(notebook)
     if kernel_name is None:
@@ -1110,7 +1112,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict, output: str | os
     failure = None
     try:
         executed = papermill.execute_notebook(nb, str(output), parameters=parameters, progress_bar=False,
-                                              cwd=str(cwd or Path.cwd()), kernel_name=kernel_name)
+                                              cwd=str(cwd or Path.cwd()), kernel_name=kernel_name,
+                                              kernel_manager_class=PromptKernelManager)
     except PapermillExecutionError as exc:
         failure = exc
         executed = read_notebook(output)

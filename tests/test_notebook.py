@@ -440,6 +440,30 @@ def test_run_notebook_library_raises_with_cell(tmp_path):
     assert (tmp_path / "o.html").is_file()  # the report of the failed run is still written
 
 
+def test_kernel_ready_without_fixed_wait_keeps_every_output_and_exit_handlers(tmp_path):
+    """The kernel is used as soon as it says it is idle (panosc_cwl.kernels): the first cell's
+    outputs are all there and none of the kernel's start-up messages leak into them; the kernel is
+    still stopped gracefully (its exit handlers run: what a notebook left to them is written)
+    before run_notebook returns."""
+    from panosc_cwl.kernels import PromptKernelClient, PromptKernelManager
+
+    assert PromptKernelManager().client_factory is PromptKernelClient
+    nb_path = tmp_path / "k.ipynb"
+    nbformat.write(new_notebook(cells=[
+        new_code_cell("n = 3", metadata={"tags": ["parameters"]}),
+        new_code_cell("print('first', n)\nimport sys; print('to stderr', file=sys.stderr)\nn * 7"),
+        new_code_cell("import atexit, pathlib\n"
+                      "atexit.register(lambda: pathlib.Path('at-exit.txt').write_text(f'bye {n}'))")],
+        metadata=KERNEL), nb_path)
+    res = run_notebook(nb_path, {"n": 5}, tmp_path / "o.ipynb", cwd=tmp_path)
+    cells = [c for c in nbformat.read(res.executed, as_version=4).cells if c.cell_type == "code"]
+    first = next(c for c in cells if "print('first'" in c.source)
+    assert [(o.output_type, o.get("name"), o.get("text", o.get("data", {}).get("text/plain")))
+            for o in first.outputs] == [("stream", "stdout", "first 5\n"), ("stream", "stderr", "to stderr\n"),
+                                        ("execute_result", None, "35")]
+    assert (tmp_path / "at-exit.txt").read_text() == "bye 5"  # graceful shutdown, not a kill
+
+
 def test_powder_report_tool_text_matches_notebook():
     """The committed tool is exactly what the generator gives (also checked by --check in CI)."""
     tool = ROOT / "cwl/tools/nb-powder-report.cwl"

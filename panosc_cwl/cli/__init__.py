@@ -11,6 +11,7 @@ import sys
 
 from .. import __version__
 from ..exceptions import PanoscError
+from ..fontcache import share_matplotlib_cache
 from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
 
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, runner_args = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
     args.runner_args = runner_args
+    # a step under cwltool/Toil (temporary HOME) keeps Matplotlib's font cache between steps
+    share_matplotlib_cache()
     try:
         return args.func(args)
     except PanoscError as exc:
