@@ -9,7 +9,7 @@ step of every run (measured on the README job's report step, 2-core machine):
   cell. :class:`PromptKernelClient` reads IOPub until the kernel reports itself idle after that very
   request (its status messages for ``kernel_info`` are then all read; what it sends later belongs
   to cells, and nbclient files each output under the request it answers), so the kernel is ready as
-  soon as it says so;
+  soon as it says so; a kernel that never says so gets jupyter_client's rule;
 * shutdown asks the kernel to exit (it still runs its exit handlers: files the notebook left open
   are flushed) and polls for the process every 0.1 s: :class:`PromptKernelManager` polls every 10 ms.
 
@@ -57,15 +57,19 @@ class PromptKernelClient(AsyncKernelClient):
                 raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
     async def _idle_after(self, msg_id: str | None) -> bool:
-        """True once IOPub brings the idle status answering ``msg_id``; False if IOPub stays silent."""
+        """True once IOPub is connected and read: at the idle status answering ``msg_id``, or (a
+        kernel that sends no such status) after any message and then 0.2 s of silence, which is
+        jupyter_client's own rule. False if IOPub stays silent: not subscribed yet, ask again."""
+        seen = False
         try:
             while True:
                 msg = await ensure_async(self.iopub_channel.get_msg(timeout=IOPUB_QUIET_S))
+                seen = True
                 if (msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
                         and msg["parent_header"].get("msg_id") == msg_id):
                     return True
-        except Empty:  # not subscribed yet, or the status went before we were: ask again
-            return False
+        except Empty:
+            return seen
 
     wait_for_ready = _async_wait_for_ready
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .caches import cache_dir
 from .exceptions import InputError
 from .iorw import atomic_path, new_nexus_file, open_hdf5, set_attrs, write_nxdata
 from .nxazint import DATA as INTEGRATED, Integrated, read_integrated  # noqa: F401  (the one reader of integrated stacks)
@@ -61,25 +62,6 @@ def read_pattern(path: str | Path, group: str | None = None) -> Pattern:
         if wpath in entry:
             wl = float(entry[wpath][()]) * 1e-10
     return Pattern(radial, radial_name, str(units), intensity, sigma, wl)
-
-
-def cache_dir() -> Path | None:
-    """Where computed tables are kept between processes; None when caching is off.
-
-    ``$PANOSC_CWL_CACHE`` (``off`` disables it), else ``~/.cache/panosc-cwl`` of the account
-    (looked up in the password database: cwltool gives every step a fresh ``$HOME``).
-    """
-    import os
-
-    env = os.environ.get("PANOSC_CWL_CACHE")
-    if env:
-        return None if env.lower() in ("off", "0", "no", "none") else Path(env)
-    try:
-        import pwd
-
-        return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "panosc-cwl"
-    except (ImportError, KeyError):
-        return None
 
 
 def calibrant_two_theta(calibrant: str, wavelength_m: float) -> list[float]:

@@ -464,6 +464,39 @@ def test_kernel_ready_without_fixed_wait_keeps_every_output_and_exit_handlers(tm
     assert (tmp_path / "at-exit.txt").read_text() == "bye 5"  # graceful shutdown, not a kill
 
 
+def test_kernel_ready_rule_on_iopub():
+    """PromptKernelClient's rule, on the messages a kernel sends after answering kernel_info: ready at
+    the idle status answering that request (later messages are left for the cells); a kernel that
+    sends other messages but no such status is ready after 0.2 s of silence (jupyter_client's rule);
+    a silent IOPub (not subscribed yet) means ask again."""
+    import asyncio
+    from queue import Empty
+
+    from panosc_cwl.kernels import PromptKernelClient
+
+    def status(state, parent):
+        return {"msg_type": "status", "content": {"execution_state": state}, "parent_header": {"msg_id": parent}}
+
+    class Channel:  # what IOPub holds: get_msg pops one, or raises Empty as a quiet channel does
+        def __init__(self, msgs):
+            self.msgs = list(msgs)
+
+        async def get_msg(self, timeout=None):
+            if self.msgs:
+                return self.msgs.pop(0)
+            raise Empty
+
+    def ready(msgs):
+        client = PromptKernelClient()
+        client._iopub_channel = Channel(msgs)
+        return asyncio.run(client._idle_after("info-1")), client._iopub_channel.msgs
+
+    later = {"msg_type": "stream", "content": {"text": "x"}, "parent_header": {"msg_id": "cell-1"}}
+    assert ready([status("starting", None), status("busy", "info-1"), status("idle", "info-1"), later]) == (True, [later])
+    assert ready([status("busy", "info-0"), status("idle", "info-0")]) == (True, [])
+    assert ready([]) == (False, [])
+
+
 def test_powder_report_tool_text_matches_notebook():
     """The committed tool is exactly what the generator gives (also checked by --check in CI)."""
     tool = ROOT / "cwl/tools/nb-powder-report.cwl"

@@ -11,7 +11,7 @@ import sys
 
 from .. import __version__
 from ..exceptions import PanoscError
-from ..fontcache import share_matplotlib_cache
+from ..caches import share_matplotlib_cache
 from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
 

@@ -1,4 +1,5 @@
-"""Matplotlib's font cache kept between steps run with a temporary HOME (panosc_cwl.fontcache)."""
+"""Caches kept in the account's home between steps run with a temporary HOME (panosc_cwl.caches):
+Matplotlib's font cache."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from panosc_cwl.fontcache import CACHE_SUBDIR, _account_home, share_matplotlib_cache
+from panosc_cwl.caches import account_home, cache_dir, share_matplotlib_cache
 
 BIN = Path(sys.executable).parent
 
@@ -16,14 +17,21 @@ BIN = Path(sys.executable).parent
 def test_temporary_home_gets_the_accounts_cache_folder(tmp_path):
     account, job_home = tmp_path / "user", tmp_path / "job-outdir"
     job_home.mkdir()
+    root = account / ".cache" / "panosc-cwl"
     env = {"HOME": str(job_home), "PATH": "/usr/bin"}
-    assert share_matplotlib_cache(env, account_home=account) == account / CACHE_SUBDIR
-    assert env["MPLCONFIGDIR"] == str(account / CACHE_SUBDIR) and (account / CACHE_SUBDIR).is_dir()
+    assert share_matplotlib_cache(env, home=account, root=root) == root / "matplotlib"
+    assert env["MPLCONFIGDIR"] == str(root / "matplotlib") and (root / "matplotlib").is_dir()
     assert not list(account.glob("**/matplotlibrc"))  # a cache folder, no settings: plots look as before
 
 
+def test_cache_dir_is_the_accounts_unless_moved_or_off():
+    assert cache_dir({}) == account_home() / ".cache" / "panosc-cwl"
+    assert cache_dir({"PANOSC_CWL_CACHE": "/scratch/c"}) == Path("/scratch/c")
+    assert cache_dir({"PANOSC_CWL_CACHE": "off"}) is None
+
+
 @pytest.mark.parametrize("case", ["MPLCONFIGDIR", "XDG_CACHE_HOME", "home is the account's", "home has a cache",
-                                  "no HOME", "cache folder cannot be made"])
+                                  "no HOME", "cache folder cannot be made", "caching off"])
 def test_nothing_changes_where_the_user_or_a_persistent_home_decides(tmp_path, case):
     account, job_home = tmp_path / "user", tmp_path / "job-outdir"
     job_home.mkdir()
@@ -37,10 +45,13 @@ def test_nothing_changes_where_the_user_or_a_persistent_home_decides(tmp_path, c
         (job_home / ".cache" / "matplotlib" / "fontlist-v390.json").write_text("{}")
     elif case == "no HOME":
         del env["HOME"]
+    elif case == "caching off":
+        env["PANOSC_CWL_CACHE"] = "off"
     else:
         account.write_text("a file where the home folder should be")
     before = dict(env)
-    assert share_matplotlib_cache(env, account_home=account) is None
+    root = None if case == "caching off" else account / ".cache" / "panosc-cwl"
+    assert share_matplotlib_cache(env, home=account, root=root) is None
     assert env == before
 
 
@@ -57,7 +68,7 @@ def reduced(tmp_path_factory) -> Path:
     return d / "r.nxs"
 
 
-@pytest.mark.skipif(_account_home() is None, reason="this account has no home folder")
+@pytest.mark.skipif(account_home() is None, reason="this account has no home folder")
 def test_plot_under_a_temporary_home_uses_the_shared_cache_and_draws_the_same(reduced, tmp_path):
     """As cwltool runs a step (HOME = a new empty folder, nothing else set): Matplotlib's font list
     goes to (or comes from) the account's cache, not rebuilt in the step's HOME, and the PNG is
@@ -71,7 +82,7 @@ def test_plot_under_a_temporary_home_uses_the_shared_cache_and_draws_the_same(re
 
     plot(tmp_path / "step-home", tmp_path / "step.png")
     assert not list((tmp_path / "step-home").glob("**/fontlist-*.json"))
-    assert list((_account_home() / CACHE_SUBDIR).glob("fontlist-*.json"))
+    assert list((cache_dir({}) / "matplotlib").glob("fontlist-*.json"))  # the account default: env has no PANOSC_CWL_CACHE
     own = tmp_path / "own-cache"
     plot(tmp_path / "plain-home", tmp_path / "plain.png", MPLCONFIGDIR=str(own))
     assert list(own.glob("fontlist-*.json"))  # matplotlib built its own here: the reference
