@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from .. import __version__
-from ..exceptions import PanoscError
 from ..caches import share_matplotlib_cache
+from ..exceptions import PanoscError
 from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
 
