@@ -6,17 +6,21 @@ the account's own home, looked up in the password database: :func:`cache_dir`.
 
 Matplotlib keeps its font list in such a cache: a step that imports it under a fresh ``HOME``
 (plots, report notebooks and their kernels) rebuilds the list from the system's and Matplotlib's
-fonts before drawing anything, 0.2-0.35 s per step on the README job, and Matplotlib itself
-recommends ``MPLCONFIGDIR`` to avoid it. :func:`share_matplotlib_cache` points ``MPLCONFIGDIR`` at
-``cache_dir()/matplotlib`` for such steps. That folder holds the font cache only (no
-``matplotlibrc``), so a step draws exactly what it drew before: a step under a runner never saw the
-user's own Matplotlib settings either.
+fonts before drawing anything, 0.2-0.35 s per step on the README job. :class:`MatplotlibFontCache`
+copies the list kept in ``cache_dir()/matplotlib`` into the step's own Matplotlib cache before the
+step runs, and keeps a list the step had to build for the next steps. Matplotlib reads and writes
+only the step's own folder, as before: nothing else of its configuration changes (the step draws
+exactly what it drew before), and a file of the shared folder is only ever replaced whole (``os.replace``),
+never locked, so a thousand steps starting at once on a cluster neither wait for one another nor
+see half a file.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping, MutableMapping
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 _OFF = ("off", "0", "no", "none")
@@ -45,35 +49,71 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     return home / ".cache" / "panosc-cwl" if home is not None else None
 
 
-def share_matplotlib_cache(environ: MutableMapping[str, str] | None = None, *, home: Path | None = None,
-                           root: Path | None = None) -> Path | None:
-    """Set ``MPLCONFIGDIR`` in ``environ`` (default ``os.environ``) to ``ROOT/matplotlib`` (``root``:
-    default :func:`cache_dir`) when ``$HOME`` is not the account's ``home`` (default
-    :func:`account_home`) and holds no Matplotlib font cache yet: a step run by cwltool or Toil.
+def _user_cache_set(env: Mapping[str, str]) -> bool:
+    return bool(env.get("MPLCONFIGDIR") or env.get("XDG_CACHE_HOME"))
 
-    Nothing changes (None returned) when ``MPLCONFIGDIR`` or ``XDG_CACHE_HOME`` is set (the user
-    chose), when ``$HOME`` is the account's home or already holds a font cache, when caching is off
-    (``PANOSC_CWL_CACHE=off``), or when the folder cannot be created or written (Matplotlib then does
-    what it did before). Returns the folder set.
+
+class MatplotlibFontCache:
+    """Matplotlib's font list shared by the steps of runs (see the module's text).
+
+    :meth:`for_step` gives one for a process whose ``$HOME`` is not the account's home (a step run by
+    cwltool or Toil), None otherwise; :meth:`seed` before the step's work, :meth:`keep` after it.
     """
-    env = os.environ if environ is None else environ
-    if env.get("MPLCONFIGDIR") or env.get("XDG_CACHE_HOME") or not env.get("HOME"):
-        return None
-    home = account_home() if home is None else home
-    root = cache_dir(env) if root is None else root
-    if home is None or root is None:
-        return None
-    step_home = Path(env["HOME"])
-    try:
-        if step_home.resolve() == home.resolve():
+
+    def __init__(self, step_cache: Path, shared: Path):
+        self.step_cache, self.shared = step_cache, shared
+
+    @classmethod
+    def for_step(cls, environ: Mapping[str, str] | None = None, *, home: Path | None = None,
+                 root: Path | None = None) -> MatplotlibFontCache | None:
+        """None when the user chose Matplotlib's folders (``MPLCONFIGDIR``, ``XDG_CACHE_HOME``), when
+        ``$HOME`` is the account's ``home`` (default :func:`account_home`; Matplotlib's own cache
+        there lasts), or when caching is off (``root``: default :func:`cache_dir`)."""
+        env = os.environ if environ is None else environ
+        if _user_cache_set(env) or not env.get("HOME"):
             return None
-        if any((step_home / ".cache" / "matplotlib").glob("fontlist-*.json")):
+        home = account_home() if home is None else home
+        root = cache_dir(env) if root is None else root
+        if home is None or root is None:
             return None
-        target = root / "matplotlib"
-        target.mkdir(parents=True, exist_ok=True)
-        if not (target.is_dir() and os.access(target, os.W_OK)):
+        step_home = Path(env["HOME"])
+        try:
+            if step_home.resolve() == home.resolve():
+                return None
+        except OSError:
             return None
-    except OSError:
-        return None
-    env["MPLCONFIGDIR"] = str(target)
-    return target
+        return cls(step_home / ".cache" / "matplotlib", root / "matplotlib")
+
+    def seed(self) -> list[Path]:
+        """Copy the shared font lists the step's cache lacks (modification times kept); the copies made."""
+        made = []
+        try:
+            for src in sorted(self.shared.glob("fontlist-v*.json")):
+                dst = self.step_cache / src.name
+                if not dst.exists():
+                    self.step_cache.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
+                    made.append(dst)
+        except OSError:  # no shared folder yet, or not readable: Matplotlib builds its list as before
+            pass
+        return made
+
+    def keep(self) -> list[Path]:
+        """Put the font lists the step built (complete JSON only) into the shared folder, each by an
+        atomic replace; the files written there."""
+        kept = []
+        try:
+            for src in sorted(self.step_cache.glob("fontlist-v*.json")):
+                dst = self.shared / src.name
+                if dst.exists():
+                    continue
+                text = src.read_bytes()
+                json.loads(text)  # a kernel killed while writing leaves half a list: not shared
+                self.shared.mkdir(parents=True, exist_ok=True)
+                tmp = self.shared / f".{src.name}.{os.getpid()}.tmp"
+                tmp.write_bytes(text)
+                os.replace(tmp, dst)
+                kept.append(dst)
+        except (OSError, ValueError):
+            pass
+        return kept

@@ -1,27 +1,20 @@
 """Caches kept in the account's home between steps run with a temporary HOME (panosc_cwl.caches):
-Matplotlib's font cache."""
+Matplotlib's font list."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from panosc_cwl.caches import account_home, cache_dir, share_matplotlib_cache
+from panosc_cwl.caches import MatplotlibFontCache, account_home, cache_dir
 
 BIN = Path(sys.executable).parent
-
-
-def test_temporary_home_gets_the_accounts_cache_folder(tmp_path):
-    account, job_home = tmp_path / "user", tmp_path / "job-outdir"
-    job_home.mkdir()
-    root = account / ".cache" / "panosc-cwl"
-    env = {"HOME": str(job_home), "PATH": "/usr/bin"}
-    assert share_matplotlib_cache(env, home=account, root=root) == root / "matplotlib"
-    assert env["MPLCONFIGDIR"] == str(root / "matplotlib") and (root / "matplotlib").is_dir()
-    assert not list(account.glob("**/matplotlibrc"))  # a cache folder, no settings: plots look as before
 
 
 def test_cache_dir_is_the_accounts_unless_moved_or_off():
@@ -30,29 +23,46 @@ def test_cache_dir_is_the_accounts_unless_moved_or_off():
     assert cache_dir({"PANOSC_CWL_CACHE": "off"}) is None
 
 
-@pytest.mark.parametrize("case", ["MPLCONFIGDIR", "XDG_CACHE_HOME", "home is the account's", "home has a cache",
-                                  "no HOME", "cache folder cannot be made", "caching off"])
-def test_nothing_changes_where_the_user_or_a_persistent_home_decides(tmp_path, case):
-    account, job_home = tmp_path / "user", tmp_path / "job-outdir"
-    job_home.mkdir()
-    env = {"HOME": str(job_home)}
+def test_a_step_home_shares_the_accounts_font_cache(tmp_path):
+    account, step_home = tmp_path / "user", tmp_path / "job-outdir"
+    step_home.mkdir()
+    fonts = MatplotlibFontCache.for_step({"HOME": str(step_home)}, home=account, root=account / ".cache/panosc-cwl")
+    assert fonts.step_cache == step_home / ".cache" / "matplotlib"  # Matplotlib's own default there
+    assert fonts.shared == account / ".cache" / "panosc-cwl" / "matplotlib"
+
+
+@pytest.mark.parametrize("case", ["MPLCONFIGDIR", "XDG_CACHE_HOME", "home is the account's", "no HOME",
+                                  "caching off"])
+def test_no_sharing_where_the_user_or_a_lasting_home_decides(tmp_path, case):
+    account = tmp_path / "user"
+    env = {"HOME": str(tmp_path / "job-outdir")}
     if case in ("MPLCONFIGDIR", "XDG_CACHE_HOME"):
         env[case] = str(tmp_path / "chosen")
     elif case == "home is the account's":
         env["HOME"] = str(account)
-    elif case == "home has a cache":
-        (job_home / ".cache" / "matplotlib").mkdir(parents=True)
-        (job_home / ".cache" / "matplotlib" / "fontlist-v390.json").write_text("{}")
     elif case == "no HOME":
         del env["HOME"]
-    elif case == "caching off":
-        env["PANOSC_CWL_CACHE"] = "off"
     else:
-        account.write_text("a file where the home folder should be")
-    before = dict(env)
-    root = None if case == "caching off" else account / ".cache" / "panosc-cwl"
-    assert share_matplotlib_cache(env, home=account, root=root) is None
-    assert env == before
+        env["PANOSC_CWL_CACHE"] = "off"
+    assert MatplotlibFontCache.for_step(env, home=account) is None
+
+
+def test_seed_copies_what_the_step_lacks_and_keep_shares_only_whole_new_lists(tmp_path):
+    fonts = MatplotlibFontCache(tmp_path / "step", tmp_path / "shared")
+    assert fonts.seed() == [] and fonts.keep() == []  # nothing anywhere yet: nothing done, no error
+    fonts.shared.mkdir()
+    (fonts.shared / "fontlist-v1.json").write_text('{"from": "shared"}')
+    os.utime(fonts.shared / "fontlist-v1.json", (1e9, 1e9))
+    assert fonts.seed() == [fonts.step_cache / "fontlist-v1.json"]
+    assert (fonts.step_cache / "fontlist-v1.json").stat().st_mtime == 1e9  # a copy, not a rebuild
+    (fonts.step_cache / "fontlist-v1.json").write_text('{"from": "step"}')
+    assert fonts.seed() == []  # the step's own list is never overwritten
+    (fonts.step_cache / "fontlist-v2.json").write_text('{"built": "by the step"}')
+    (fonts.step_cache / "fontlist-v3.json").write_text('{"half a li')  # a kernel killed while writing
+    assert fonts.keep() == [fonts.shared / "fontlist-v2.json"]
+    assert json.loads((fonts.shared / "fontlist-v1.json").read_text()) == {"from": "shared"}  # kept as it was
+    assert json.loads((fonts.shared / "fontlist-v2.json").read_text()) == {"built": "by the step"}
+    assert sorted(p.name for p in fonts.shared.iterdir()) == ["fontlist-v1.json", "fontlist-v2.json"]
 
 
 @pytest.fixture(scope="module")
@@ -69,21 +79,30 @@ def reduced(tmp_path_factory) -> Path:
 
 
 @pytest.mark.skipif(account_home() is None, reason="this account has no home folder")
-def test_plot_under_a_temporary_home_uses_the_shared_cache_and_draws_the_same(reduced, tmp_path):
-    """As cwltool runs a step (HOME = a new empty folder, nothing else set): Matplotlib's font list
-    goes to (or comes from) the account's cache, not rebuilt in the step's HOME, and the PNG is
-    byte for byte the one drawn with Matplotlib's own, freshly built cache."""
+def test_steps_under_new_homes_build_the_font_list_once_and_draw_the_same(reduced, tmp_path):
+    """As cwltool runs steps (HOME = a new empty folder each time): the first step builds Matplotlib's
+    font list and leaves it in the shared cache, the next step starts from that copy instead of
+    building it again, and both draw byte for byte what Matplotlib draws with its own fresh cache."""
+    root = tmp_path / "panosc-cache"
+
     def plot(home: Path, out: Path, **extra: str) -> None:
         home.mkdir()
-        env = {"HOME": str(home), "PATH": f"{BIN}:/usr/bin:/bin", "TMPDIR": str(tmp_path), **extra}
+        env = {"HOME": str(home), "PATH": f"{BIN}:/usr/bin:/bin", "TMPDIR": str(tmp_path),
+               "PANOSC_CWL_CACHE": str(root), **extra}
         proc = subprocess.run([str(BIN / "panosc-cwl"), "powder", "plot", str(reduced), "--calibrant", "Si",
                                "-o", str(out)], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
 
-    plot(tmp_path / "step-home", tmp_path / "step.png")
-    assert not list((tmp_path / "step-home").glob("**/fontlist-*.json"))
-    assert list((cache_dir({}) / "matplotlib").glob("fontlist-*.json"))  # the account default: env has no PANOSC_CWL_CACHE
+    plot(tmp_path / "step-1", tmp_path / "step-1.png")
+    shared = sorted((root / "matplotlib").glob("fontlist-v*.json"))
+    assert len(shared) == 1
+    started = time.time()
+    plot(tmp_path / "step-2", tmp_path / "step-2.png")
+    seeded = tmp_path / "step-2" / ".cache" / "matplotlib" / shared[0].name
+    assert seeded.read_bytes() == shared[0].read_bytes()
+    assert seeded.stat().st_mtime == shared[0].stat().st_mtime < started  # read, not written again
     own = tmp_path / "own-cache"
     plot(tmp_path / "plain-home", tmp_path / "plain.png", MPLCONFIGDIR=str(own))
-    assert list(own.glob("fontlist-*.json"))  # matplotlib built its own here: the reference
-    assert (tmp_path / "step.png").read_bytes() == (tmp_path / "plain.png").read_bytes()
+    assert list(own.glob("fontlist-*.json"))  # Matplotlib built its own list here: the reference
+    for step in ("step-1", "step-2"):
+        assert (tmp_path / f"{step}.png").read_bytes() == (tmp_path / "plain.png").read_bytes()

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .. import __version__
-from ..caches import share_matplotlib_cache
+from ..caches import MatplotlibFontCache
 from ..exceptions import PanoscError
 from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
@@ -59,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         argv, runner_args = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(argv)
     args.runner_args = runner_args
-    # a step under cwltool/Toil (temporary HOME) keeps Matplotlib's font cache between steps
-    share_matplotlib_cache()
+    # a step under cwltool/Toil (a new, empty HOME) starts from Matplotlib's font list of earlier steps
+    fonts = MatplotlibFontCache.for_step()
+    if fonts is not None:
+        fonts.seed()
     try:
         return args.func(args)
     except PanoscError as exc:
@@ -71,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    finally:
+        if fonts is not None:  # a list this step (or its notebook's kernel) had to build: for the next ones
+            fonts.keep()
 
 
 def console() -> None:
