@@ -49,10 +49,6 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     return home / ".cache" / "panosc-cwl" if home is not None else None
 
 
-def _user_cache_set(env: Mapping[str, str]) -> bool:
-    return bool(env.get("MPLCONFIGDIR") or env.get("XDG_CACHE_HOME"))
-
-
 class MatplotlibFontCache:
     """Matplotlib's font list shared by the steps of runs (see the module's text).
 
@@ -70,7 +66,7 @@ class MatplotlibFontCache:
         ``$HOME`` is the account's ``home`` (default :func:`account_home`; Matplotlib's own cache
         there lasts), or when caching is off (``root``: default :func:`cache_dir`)."""
         env = os.environ if environ is None else environ
-        if _user_cache_set(env) or not env.get("HOME"):
+        if env.get("MPLCONFIGDIR") or env.get("XDG_CACHE_HOME") or not env.get("HOME"):
             return None
         home = account_home() if home is None else home
         root = cache_dir(env) if root is None else root
@@ -109,10 +105,11 @@ class MatplotlibFontCache:
                     continue
                 text = src.read_bytes()
                 json.loads(text)  # a kernel killed while writing leaves half a list: not shared
+                from .iorw import atomic_path  # (numpy: only a step that built a list gets here)
+
                 self.shared.mkdir(parents=True, exist_ok=True)
-                tmp = self.shared / f".{src.name}.{os.getpid()}.tmp"
-                tmp.write_bytes(text)
-                os.replace(tmp, dst)
+                with atomic_path(dst, overwrite=True) as tmp:
+                    tmp.write_bytes(text)
                 kept.append(dst)
         except (OSError, ValueError):
             pass
