@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -344,9 +345,9 @@ def reconstruct_cpu(config: str | os.PathLike, output: str | os.PathLike, overwr
 def reconstruct(config: str | os.PathLike, output: str | os.PathLike, backend: str = "auto",
                 overwrite: bool = False) -> TomoResult:
     """Run ``nabu CONFIG`` where nabu can back-project (GPU/OpenCL), else :func:`reconstruct_cpu`."""
-    import shutil
     import subprocess
     import sys
+    import tempfile
     import time
 
     if backend not in BACKENDS:
@@ -357,23 +358,73 @@ def reconstruct(config: str | os.PathLike, output: str | os.PathLike, backend: s
         return res
     cfg = require_file(config, "config")
     check_can_write(output, overwrite)
-    exe = Path(sys.executable).parent / "nabu"
-    cmd = [str(exe) if exe.exists() else (shutil.which("nabu") or "nabu"), str(cfg)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-1:] or ["no output"]
-        raise InputError(f"nabu failed (exit {proc.returncode}): {last[0].strip()[:300]}", field="config")
+    out = Path(output)
     cp = configparser.ConfigParser(interpolation=None)
+    cp.optionxform = str
     cp.read(cfg)
-    loc = Path(cp.get("output", "location", fallback=".") or ".")
     prefix = cp.get("output", "file_prefix", fallback="rec")
-    found = sorted(loc.glob(f"{prefix}*.hdf5")) + sorted(loc.glob(f"{prefix}*.h5"))
-    if found and Path(found[0]).resolve() != Path(output).resolve():
-        shutil.copyfile(found[0], output)
-    add_nxtomoproc(output, _dataset_of(cfg))
-    return TomoResult(Path(output), "nabu", read_cor(output) if Path(output).exists() else float("nan"),
-                      time.perf_counter() - t0)
+    work: Path | None = None
+    run_cfg = cfg
+    if cp.get("output", "file_format", fallback="hdf5") in ("hdf5", "h5", ""):
+        # nabu's HDF5 output is a master file whose volume is a virtual dataset over chunk files beside
+        # it (rec.hdf5 + rec/rec_00000.hdf5): a copy of the master alone reads as zeros elsewhere (a CWL
+        # runner keeps only `output`). So nabu writes into a private folder, and `output` gets one
+        # self-contained file; nothing is written into the config's output folder.
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.nabu-", dir=out.parent))
+        if not cp.has_section("output"):
+            cp.add_section("output")
+        cp["output"]["location"] = str(work)
+        run_cfg = work / "nabu.conf"
+        with open(run_cfg, "w") as fh:
+            cp.write(fh)
+    try:
+        exe = Path(sys.executable).parent / "nabu"
+        cmd = [str(exe) if exe.exists() else (shutil.which("nabu") or "nabu"), str(run_cfg)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()][-1:] or ["no output"]
+            raise InputError(f"nabu failed (exit {proc.returncode}): {last[0].strip()[:300]}", field="config")
+        if work is not None:
+            found = sorted(work.glob(f"{prefix}*.hdf5")) + sorted(work.glob(f"{prefix}*.h5"))
+            if not found:
+                raise InputError(f"nabu wrote no HDF5 volume named {prefix}*.hdf5", field="config")
+            self_contained_copy(found[0], out, overwrite=overwrite)
+        seconds = time.perf_counter() - t0
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+    add_nxtomoproc(out, _dataset_of(cfg))
+    return TomoResult(out, "nabu", read_cor(out) if out.exists() else float("nan"), seconds)
+
+
+def self_contained_copy(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Copy an HDF5 file with its virtual datasets made real, so that it reads the same anywhere.
+
+    nabu keeps the volume in chunk files and maps them into its master file as a virtual dataset;
+    HDF5 fills a virtual dataset whose source file is missing with zeros, silently. Every source must
+    exist here (else InputError); the copy is written atomically.
+    """
+    import h5py
+
+    src = Path(src)
+    with h5py.File(src, "r") as h5:
+        virtual: list[str] = []
+        h5.visititems(lambda name, obj: virtual.append(name) if isinstance(obj, h5py.Dataset) and obj.is_virtual
+                      else None)
+        for name in virtual:
+            for vs in h5[name].virtual_sources():
+                if vs.file_name != "." and not (src.parent / vs.file_name).is_file():
+                    raise InputError(f"{src.name}: {name} maps {vs.file_name}, which is missing", field="reconstruction")
+        with atomic_path(dst, overwrite=overwrite) as tmp:
+            shutil.copyfile(src, tmp)
+            with h5py.File(tmp, "r+") as copy:
+                for name in virtual:
+                    attrs = dict(h5[name].attrs)
+                    del copy[name]
+                    real = copy.create_dataset(name, data=h5[name][()])
+                    real.attrs.update(attrs)
+    return Path(dst)
 
 
 def _dataset_of(config: str | os.PathLike) -> Path | None:
@@ -516,9 +567,12 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
     p = require_file(path, "reconstruction")
     try:
         with h5py.File(p, "r") as h5:
-            found: list[str] = []
-            h5.visititems(lambda name, obj: found.append(name) if name.endswith("results/data") and
-                          isinstance(obj, h5py.Dataset) else None)
+            # nabu's master file also holds a histogram of the volume at <entry>/histogram/results/data
+            found = [f"{n}/reconstruction/results/data" for n, g in h5.items()
+                     if isinstance(g, h5py.Group) and isinstance(g.get("reconstruction/results/data"), h5py.Dataset)]
+            if not found:
+                h5.visititems(lambda name, obj: found.append(name) if name.endswith("results/data") and
+                              "histogram" not in name and isinstance(obj, h5py.Dataset) else None)
             if not found:
                 raise InputError(f"{p.name} has no reconstruction/results/data", field="reconstruction")
             vol = h5[found[0]][()]

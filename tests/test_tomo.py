@@ -197,3 +197,52 @@ def test_gpu_hinted_tools_are_submitted_with_a_gpu_request(scan, tmp_path, slurm
         assert cdi_error(rec, read_truth(tmp_path / "obj.cxi")).error < 0.02
     else:
         pytest.skip("nabu-reconstruct passed; PyNX not installed (run .ci/install-pynx) so pynx-cdi was not submitted")
+
+
+# ---------------------------------------------------------------- nabu's master file (the GPU path's output)
+def _nabu_like_master(folder: Path) -> np.ndarray:
+    """A file laid out as nabu writes one (seen on an H200, nabu 2026.1 with cupy): rec.hdf5 holds a
+    histogram of the volume at entry/histogram/results/data and the volume itself as a virtual
+    dataset over the chunk file rec/rec_00000.hdf5, named relative to the master's folder."""
+    vol = np.random.default_rng(0).random((4, 8, 8), dtype=np.float32)
+    (folder / "rec").mkdir(parents=True)
+    with h5py.File(folder / "rec/rec_00000.hdf5", "w") as h5:
+        h5["entry/reconstruction/results/data"] = vol
+    layout = h5py.VirtualLayout(shape=vol.shape, dtype=vol.dtype)
+    layout[:] = h5py.VirtualSource("rec/rec_00000.hdf5", "entry/reconstruction/results/data", shape=vol.shape)
+    with h5py.File(folder / "rec.hdf5", "w") as h5:
+        h5["entry/histogram/results/data"] = np.ones((2, 100), dtype=np.float32)
+        h5.create_virtual_dataset("entry/reconstruction/results/data", layout).attrs["units"] = "1/cm"
+        h5["entry/reconstruction/configuration/nabu_config/reconstruction/rotation_axis_position"] = "3.5"
+    return vol
+
+
+def test_nabu_master_file_copied_self_contained(tmp_path, monkeypatch):
+    from panosc_cwl.tomo import read_cor, read_volume, self_contained_copy
+
+    vol = _nabu_like_master(tmp_path / "work")
+    monkeypatch.chdir(tmp_path)  # nothing relative to the cwd
+    (tmp_path / "out").mkdir()
+    shutil.copyfile(tmp_path / "work/rec.hdf5", tmp_path / "out/plain-copy.h5")  # what reconstruct did before
+    self_contained_copy(tmp_path / "work/rec.hdf5", tmp_path / "out/rec.h5")
+    shutil.rmtree(tmp_path / "work")  # a CWL runner keeps only the output file
+    with h5py.File(tmp_path / "out/plain-copy.h5") as h5:  # HDF5 fills a lost source with zeros, silently
+        assert not h5["entry/reconstruction/results/data"][()].any()
+    with h5py.File(tmp_path / "out/rec.h5") as h5:
+        data = h5["entry/reconstruction/results/data"]
+        assert not data.is_virtual and data.attrs["units"] == "1/cm"
+    np.testing.assert_array_equal(read_volume(tmp_path / "out/rec.h5"), vol)  # the volume, not the histogram
+    assert read_cor(tmp_path / "out/rec.h5") == 3.5
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["plain-copy.h5", "rec.h5"]  # no temp left
+
+
+def test_nabu_master_file_with_a_missing_chunk_is_refused(tmp_path):
+    from panosc_cwl.exceptions import InputError
+    from panosc_cwl.tomo import self_contained_copy
+
+    _nabu_like_master(tmp_path / "work")
+    (tmp_path / "work/rec/rec_00000.hdf5").unlink()
+    with pytest.raises(InputError) as err:
+        self_contained_copy(tmp_path / "work/rec.hdf5", tmp_path / "rec.h5")
+    assert err.value.field == "reconstruction" and "rec/rec_00000.hdf5" in str(err.value)
+    assert not (tmp_path / "rec.h5").exists() and [p.name for p in tmp_path.iterdir()] == ["work"]
