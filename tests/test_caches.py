@@ -1,5 +1,5 @@
 """Caches kept in the account's home between steps run with a temporary HOME (panosc_cwl.caches):
-Matplotlib's font list."""
+Matplotlib's font list, GPU libraries' compiled kernels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from panosc_cwl.caches import MatplotlibFontCache, account_home, cache_dir
+from panosc_cwl.caches import MatplotlibFontCache, account_home, cache_dir, gpu_kernel_cache_env
 
 BIN = Path(sys.executable).parent
 
@@ -106,3 +106,30 @@ def test_steps_under_new_homes_build_the_font_list_once_and_draw_the_same(reduce
     assert list(own.glob("fontlist-*.json"))  # Matplotlib built its own list here: the reference
     for step in ("step-1", "step-2"):
         assert (tmp_path / f"{step}.png").read_bytes() == (tmp_path / "plain.png").read_bytes()
+
+
+def test_a_step_keeps_its_gpu_kernels_in_the_accounts_cache(tmp_path):
+    account, step, root = tmp_path / "user", tmp_path / "job-outdir", tmp_path / "user/.cache/panosc-cwl"
+    step.mkdir()
+    assert gpu_kernel_cache_env({"HOME": str(step)}, home=account, root=root) == {
+        "CUPY_CACHE_DIR": str(root / "cupy-kernels"), "CUDA_CACHE_PATH": str(root / "nv-compute-cache")}
+    # the user's own choice stays; a lasting HOME keeps the libraries' own caches; caching off
+    assert gpu_kernel_cache_env({"HOME": str(step), "CUPY_CACHE_DIR": "/mine"}, home=account, root=root) == {
+        "CUDA_CACHE_PATH": str(root / "nv-compute-cache")}
+    account.mkdir()
+    assert gpu_kernel_cache_env({"HOME": str(account)}, home=account, root=root) == {}
+    assert gpu_kernel_cache_env({"HOME": str(step), "PANOSC_CWL_CACHE": "off"}, home=account) == {}
+
+
+def test_the_cli_run_as_a_step_passes_the_kernel_caches_to_what_it_starts(tmp_path, monkeypatch):
+    """Every panosc-cwl command run as a step (nabu is started by `tomo reconstruct`) gets the variables."""
+    from panosc_cwl.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "job-outdir"))
+    monkeypatch.setenv("PANOSC_CWL_CACHE", str(tmp_path / "shared"))
+    for var in ("CUPY_CACHE_DIR", "CUDA_CACHE_PATH", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)  # also restores them after the test
+    (tmp_path / "job-outdir").mkdir()
+    assert main(["powder", "chunks", "--frames", "100", "--nodes", "1", "--cores-per-node", "2"]) == 0
+    assert os.environ["CUPY_CACHE_DIR"] == str(tmp_path / "shared/cupy-kernels")
+    assert os.environ["CUDA_CACHE_PATH"] == str(tmp_path / "shared/nv-compute-cache")

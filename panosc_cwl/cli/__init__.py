@@ -7,10 +7,11 @@ One module per command group; building the parser imports none of the scientific
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
-from ..caches import MatplotlibFontCache
+from ..caches import MatplotlibFontCache, gpu_kernel_cache_env
 from ..exceptions import PanoscError
 from . import facility, imaging, notebook, powder, provenance, run, runs, serve, watch
 from .common import PROG, OneLineParser, _err, hide_deprecated
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     fonts = MatplotlibFontCache.for_step()
     if fonts is not None:
         fonts.seed()
+    os.environ.update(gpu_kernel_cache_env())  # nabu's cupy kernels outlive the step's HOME
     try:
         return args.func(args)
     except PanoscError as exc:
