@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --frames) FRAMES="${2:?}"; shift ;;
     --out) OUT="${2:?}"; shift ;;
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "gpu_check.sh: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
