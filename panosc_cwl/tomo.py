@@ -398,6 +398,10 @@ def reconstruct(config: str | os.PathLike, output: str | os.PathLike, backend: s
     return TomoResult(out, "nabu", read_cor(out) if out.exists() else float("nan"), seconds)
 
 
+#: how much of a virtual volume :func:`self_contained_copy` holds in memory at once
+COPY_SLAB_BYTES = 256 << 20
+
+
 def self_contained_copy(src: str | os.PathLike, dst: str | os.PathLike, overwrite: bool = False) -> Path:
     """Copy an HDF5 file with its virtual datasets made real, so that it reads the same anywhere.
 
@@ -420,9 +424,15 @@ def self_contained_copy(src: str | os.PathLike, dst: str | os.PathLike, overwrit
             shutil.copyfile(src, tmp)
             with h5py.File(tmp, "r+") as copy:
                 for name in virtual:
-                    attrs = dict(h5[name].attrs)
+                    src_ds = h5[name]
+                    attrs = dict(src_ds.attrs)
                     del copy[name]
-                    real = copy.create_dataset(name, data=h5[name][()])
+                    real = copy.create_dataset(name, shape=src_ds.shape, dtype=src_ds.dtype, chunks=True)
+                    # slab by slab along the first axis (slices for nabu): a volume can exceed memory
+                    row = max(1, src_ds.dtype.itemsize * int(np.prod(src_ds.shape[1:], dtype=np.int64)))
+                    step = max(1, COPY_SLAB_BYTES // row)
+                    for start in range(0, src_ds.shape[0], step):
+                        real[start:start + step] = src_ds[start:start + step]
                     real.attrs.update(attrs)
     return Path(dst)
 

@@ -218,9 +218,11 @@ def _nabu_like_master(folder: Path) -> np.ndarray:
 
 
 def test_nabu_master_file_copied_self_contained(tmp_path, monkeypatch):
+    from panosc_cwl import tomo
     from panosc_cwl.tomo import read_cor, read_volume, self_contained_copy
 
     vol = _nabu_like_master(tmp_path / "work")
+    monkeypatch.setattr(tomo, "COPY_SLAB_BYTES", 3 * 8 * 8 * 4)  # 3 slices a slab: 4 slices in 2 slabs
     monkeypatch.chdir(tmp_path)  # nothing relative to the cwd
     (tmp_path / "out").mkdir()
     shutil.copyfile(tmp_path / "work/rec.hdf5", tmp_path / "out/plain-copy.h5")  # what reconstruct did before
