@@ -223,6 +223,16 @@ cwltool = [str(Path(sys.executable).parent / "cwltool") if (Path(sys.executable)
 
 gpu_dev = None  # (platform, device, "platform / device") of the first OpenCL GPU, found in check 1
 nabu_dev = None  # the GPU nabu's back end uses, found in check 3
+# PyNX's GPU unit: CUDA needs pycuda; OpenCL pyopencl + pyvkfft (PyNX skips CPU OpenCL devices)
+gpu_pu = "cuda" if importlib.util.find_spec("pycuda") else \
+    ("opencl" if importlib.util.find_spec("pyvkfft") and importlib.util.find_spec("pyopencl") else "cuda")
+
+
+def path_ran(stderr):
+    """What `panosc-cwl tomo reconstruct` reports it ran ("nabu: centre of rotation ..." or "cpu ..."), or "?"."""
+    said = [ln.strip() for ln in stderr.splitlines() if "centre of rotation" in ln]
+    return said[-1] if said else "?"
+
 # 1. pyFAI OpenCL vs CPU ------------------------------------------------------------------------
 try:
     data = out / "ceo2"
@@ -273,9 +283,6 @@ except Exception as exc:  # noqa: BLE001  (reported in the table)
 if shutil.which("pynx-cdi-id01") is None:
     row("PyNX CDI", "MISSING", note="pynx-cdi-id01 not installed (PyNX is not on PyPI: Debian python3-pynx)")
 else:
-    # PyNX's CUDA unit needs pycuda; its OpenCL unit pyopencl + pyvkfft (PyNX skips CPU OpenCL devices)
-    gpu_pu = "cuda" if importlib.util.find_spec("pycuda") else \
-        ("opencl" if importlib.util.find_spec("pyvkfft") and importlib.util.find_spec("pyopencl") else "cuda")
     cdi = out / "cdi"
     cdi.mkdir(exist_ok=True)
     p, _ = sh(pcwl + ["cdi", "simulate", "--shape", "128", "128", "--photons", "1e9", "--seed", "0",
@@ -317,7 +324,6 @@ try:
         raise RuntimeError((p.stderr + p2.stderr).strip()[-300:])
     backend = tomo.nabu_fbp_backend()
     # the device nabu's back end would use: a CPU OpenCL device (PoCL) is no GPU
-    nabu_dev = None
     if backend == "cuda" and importlib.util.find_spec("cupy"):
         try:
             import cupy
@@ -334,8 +340,7 @@ try:
                              "-o", str(tb / f"rec-{name}.h5"), "--overwrite"])
         if r.returncode:
             raise RuntimeError(f"{name}: {r.stderr.strip()[-300:]}")
-        ran = [ln for ln in r.stderr.splitlines() if "centre of rotation" in ln]
-        res[f"{name}-path"] = ran[-1].split(":")[0] if ran else "?"
+        res[f"{name}-path"] = path_ran(r.stderr).split(":")[0]
         s, _ = sh(pcwl + ["tomo", "score", str(tb / f"rec-{name}.h5"), "--truth", str(tb / "tomo_truth.json")])
         sc = json.loads(s.stdout)
         res[name] = (sc["cor"], float(np.mean(sc["pearson_r"])), secs)
@@ -370,7 +375,7 @@ if shutil.which("pynx-cdi-id01"):
     jobs["pynx-cdi.cwl"] = {"data": {"class": "File", "path": str(out / "cdi/obj2d.cxi"), "format": HDF5},
                             "roi": [0, 128, 0, 128],
                             "nb_run": 1,
-                            "processing_unit": "cuda" if importlib.util.find_spec("pycuda") else "opencl"}
+                            "processing_unit": gpu_pu}
 for tool, job in jobs.items():
     jf = cw / f"{tool}.json"
     jf.write_text(json.dumps(job))
@@ -400,9 +405,9 @@ for tool, job in jobs.items():
             row(f"cwltool {tool}", "FAIL", gpu=f"{secs:.1f} s", note=note + " -- not on the GPU")
             continue
     if tool.startswith("nabu"):
-        ran = [ln.strip() for ln in p.stderr.splitlines() if "centre of rotation" in ln]  # the step's own report
-        note = f"step: {ran[-1] if ran else '?'}"
-        if not ran or not ran[-1].startswith("nabu:") or nabu_dev is None:
+        ran = path_ran(p.stderr)  # the step's own report
+        note = f"step: {ran}"
+        if not ran.startswith("nabu:") or nabu_dev is None:
             row(f"cwltool {tool}", "FAIL", gpu=f"{secs:.1f} s", note=note + " -- not nabu on a GPU")
             continue
         # the step's one output file, alone in the outdir, against the phantom (a copy of nabu's master

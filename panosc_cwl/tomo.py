@@ -437,6 +437,17 @@ def self_contained_copy(src: str | os.PathLike, dst: str | os.PathLike, overwrit
     return Path(dst)
 
 
+#: where nabu (and our CPU path) put the reconstructed volume inside an entry
+VOLUME = "reconstruction/results/data"
+
+
+def _volume_entries(h5) -> list[str]:
+    """The top-level entries of an open HDF5 file that hold a reconstructed volume (:data:`VOLUME`)."""
+    import h5py
+
+    return [n for n, g in h5.items() if isinstance(g, h5py.Group) and isinstance(g.get(VOLUME), h5py.Dataset)]
+
+
 def _dataset_of(config: str | os.PathLike) -> Path | None:
     """The NXtomo file a nabu config reconstructs (``[dataset] location``)."""
     cp = configparser.ConfigParser(interpolation=None)
@@ -460,8 +471,7 @@ def add_nxtomoproc(rec_path: str | os.PathLike, raw_path: str | os.PathLike | No
     if not out.is_file() or not h5py.is_hdf5(out):
         return  # TIFF output: no HDF5 file to describe
     with atomic_path(out, overwrite=True, copy_from=out) as tmp, h5py.File(tmp, "a") as h5:
-        entry_name = next((n for n, g in h5.items() if isinstance(g, h5py.Group) and "reconstruction/results/data" in g),
-                          None)
+        entry_name = next(iter(_volume_entries(h5)), None)
         if entry_name is None:
             return
         entry = h5[entry_name]
@@ -578,8 +588,7 @@ def read_volume(path: str | os.PathLike) -> np.ndarray:
     try:
         with h5py.File(p, "r") as h5:
             # nabu's master file also holds a histogram of the volume at <entry>/histogram/results/data
-            found = [f"{n}/reconstruction/results/data" for n, g in h5.items()
-                     if isinstance(g, h5py.Group) and isinstance(g.get("reconstruction/results/data"), h5py.Dataset)]
+            found = [f"{n}/{VOLUME}" for n in _volume_entries(h5)]
             if not found:
                 h5.visititems(lambda name, obj: found.append(name) if name.endswith("results/data") and
                               "histogram" not in name and isinstance(obj, h5py.Dataset) else None)
